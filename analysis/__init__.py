@@ -1,0 +1,3 @@
+"""analysis package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""instruments package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""sampling package."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""weighting package."""
+
+__all__: list[str] = []
