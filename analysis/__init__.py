@@ -1,3 +1,5 @@
-"""analysis package."""
+"""Design-based estimation: means, totals, ratios, proportions, and more."""
 
-__all__: list[str] = []
+from analysis.estimators import mean, proportion, ratio, total
+
+__all__ = ["mean", "proportion", "ratio", "total"]

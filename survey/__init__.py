@@ -1,5 +1,7 @@
 """Core types of the toolkit: the sample design, estimates, and errors."""
 
+from survey.design import Design
 from survey.errors import SurveyError
+from survey.estimate import Estimate
 
-__all__ = ["SurveyError"]
+__all__ = ["Design", "Estimate", "SurveyError"]

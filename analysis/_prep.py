@@ -1,0 +1,109 @@
+"""Turning (design, variables, by) into arrays: checked once, shared by estimators."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from survey.design import Design
+from survey.errors import EstimationError
+
+__all__ = ["Domains", "as_list", "domains", "numeric_matrix", "presence"]
+
+
+def as_list(x: str | Sequence[str] | None) -> list[str]:
+    if x is None:
+        return []
+    if isinstance(x, str):
+        return [x]
+    return list(x)
+
+
+def check_column(design: Design, col: str, what: str = "variable") -> pd.Series:
+    if col not in design.data.columns:
+        close = difflib.get_close_matches(str(col), [str(c) for c in design.data.columns], n=3)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "check the name against the data"
+        raise EstimationError(f"{what} not found in the data", column=col, hint=hint)
+    return design.data[col]
+
+
+@dataclass(frozen=True)
+class Domains:
+    """Domain code per row (-1 outside every domain) and a table of domain keys."""
+
+    code: np.ndarray  # (n,)
+    keys: pd.DataFrame  # (D, len(by)), empty columns when no by
+    by: tuple[str, ...]
+
+    @property
+    def n(self) -> int:
+        return max(len(self.keys), 1)
+
+
+def domains(design: Design, by: str | Sequence[str] | None, mask: np.ndarray | None = None) -> Domains:
+    """Factorise the ``by`` columns once. Rows with a missing ``by`` value, or outside
+    ``mask``, belong to no domain (their weights count as zero there, never dropped)."""
+    cols = as_list(by)
+    n = design.n
+    if not cols:
+        code = np.zeros(n, dtype=np.int64)
+        keys = pd.DataFrame(index=range(1))
+    else:
+        for c in cols:
+            s = check_column(design, c, "by= column")
+            if s.isna().all():
+                raise EstimationError("the by= column has only missing values", column=c,
+                                      hint="choose a domain variable that is recorded for the sample")
+        g = design.data.groupby(cols, sort=True, dropna=True, observed=True)
+        code = g.ngroup().to_numpy(dtype=np.int64)
+        keys = g.size().index.to_frame(index=False)
+    if mask is not None:
+        m = np.asarray(mask, dtype=bool)
+        if m.shape != (n,):
+            raise EstimationError(f"mask has shape {m.shape}, expected ({n},)",
+                                  hint="a domain mask has one True/False per row of the design")
+        code = np.where(m, code, -1)
+    return Domains(code=code, keys=keys.reset_index(drop=True), by=tuple(cols))
+
+
+def numeric_matrix(design: Design, variables: Sequence[str], statistic: str) -> np.ndarray:
+    """The variables as an (n, k) float matrix with NaN for missing; booleans as 0/1."""
+    out = np.empty((design.n, len(variables)))
+    for j, v in enumerate(variables):
+        s = check_column(design, v)
+        if pd.api.types.is_bool_dtype(s) or (
+            isinstance(s.dtype, pd.CategoricalDtype) is False and pd.api.types.is_numeric_dtype(s)
+        ):
+            out[:, j] = s.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            raise EstimationError(
+                f"a {statistic} needs a numeric variable, got dtype {s.dtype}", column=v,
+                hint="for a categorical variable use analysis.proportion(); "
+                     "convert numbers stored as text with pandas.to_numeric",
+            )
+    return out
+
+
+def presence(design: Design, dom: Domains, masks: np.ndarray, stages: int) -> list[np.ndarray] | None:
+    """Per stage, whether each (group, domain) has rows with a value (G*D x k).
+
+    R subsets an uncalibrated design by dropping rows, so a stratum with no row in
+    the domain is not counted by ``lonely_psu="average"``. Calibrated designs keep
+    every row (R sets their weights to zero), so every stratum is present.
+    """
+    if design.lonely_psu != "average" or design.calibrations:
+        return None
+    D = dom.n
+    out = []
+    inside = dom.code >= 0
+    for st in design.stages[:stages]:
+        key = np.where(inside, st.group * D + dom.code, 0)
+        size = st.n_groups * D
+        cols = [np.bincount(key, weights=(masks[:, j] & inside).astype(float), minlength=size) > 0
+                for j in range(masks.shape[1])]
+        out.append(np.column_stack(cols) if cols else np.zeros((size, 0), dtype=bool))
+    return out
