@@ -1,0 +1,582 @@
+"""XLSForm expressions (``relevant``, ``constraint``, ``calculation``) over whole columns.
+
+An expression is parsed once into a small tree and evaluated over every row of a
+table at once with numpy: ``${age} >= 5 and selected(${uses}, 'food')`` becomes a few
+array operations rather than one XPath evaluation per row. Values follow ODK's rules:
+an empty answer is the empty string, comparisons with a number compare numbers,
+dates compare as days since 1970-01-01, and an unanswered number is NaN (so every
+comparison with it is false).
+
+Functions outside the vectorised set are handed to elementpath once per distinct
+combination of argument values (row by row only where needed); expressions the
+parser does not understand at all fall back to elementpath row by row. What neither
+can evaluate (``pulldata``, ``random``) raises :class:`Unevaluable`, which the
+validator reports instead of guessing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+import elementpath
+import numpy as np
+import pandas as pd
+from elementpath import XPath2Parser
+from elementpath.exceptions import ElementPathError
+
+__all__ = ["Unevaluable", "Value", "check_syntax", "evaluate", "parse", "references"]
+
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+class Unevaluable(Exception):
+    """The expression needs something the data does not hold (external file, randomness)."""
+
+
+class XPathSyntaxError(ValueError):
+    """The expression is not valid XPath."""
+
+
+# ---------------------------------------------------------------- tokens and parse
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+    (?P<ref>\$\{[^}]+\})
+  | (?P<str>'[^']*'|"[^"]*")
+  | (?P<num>\d+(?:\.\d*)?|\.\d+)
+  | (?P<op>!=|<=|>=|\.\.|[=<>+\-*|(),.\[\]/@])
+  | (?P<name>[A-Za-z_][\w.:-]*)
+    )""",
+    re.VERBOSE,
+)
+_BINARY = {
+    "or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
+    "+": 5, "-": 5, "*": 6, "div": 6, "mod": 6,
+}  # fmt: skip
+
+
+class _Unsupported(Exception):
+    """Valid XPath outside the subset this module vectorises (predicates, paths)."""
+
+
+def _tokenise(expr: str) -> list[tuple[str, str]]:
+    out, pos = [], 0
+    text = expr.rstrip()
+    while pos < len(text):
+        m = _TOKEN.match(text, pos)
+        if not m or m.end() == pos:
+            raise XPathSyntaxError(f"unexpected character {text[pos:].strip()[:1]!r} at {pos}")
+        kind = m.lastgroup
+        out.append((kind, m.group(kind)))
+        pos = m.end()
+    return out
+
+
+def parse(expr: str) -> tuple:
+    """Parse an XLSForm expression into a tree of tuples.
+
+    Raises ``_Unsupported`` for valid XPath this module does not vectorise and
+    :class:`XPathSyntaxError` for text that is not an expression.
+    """
+    tokens = _tokenise(expr)
+    pos = 0
+
+    def peek():
+        return tokens[pos] if pos < len(tokens) else ("end", "")
+
+    def take(value=None):
+        nonlocal pos
+        tok = peek()
+        if value is not None and tok[1] != value:
+            raise XPathSyntaxError(f"expected {value!r}, got {tok[1] or 'end of expression'!r}")
+        pos += 1
+        return tok
+
+    def binary_op(tok):
+        kind, val = tok
+        if kind == "op" and val in _BINARY:
+            return val
+        if kind == "name" and val in ("and", "or", "div", "mod"):
+            return val
+        return None
+
+    def expression(min_prec=1):
+        left = unary()
+        while True:
+            op = binary_op(peek())
+            if op is None or _BINARY[op] < min_prec:
+                return left
+            take()
+            right = expression(_BINARY[op] + 1)
+            left = ("op", op, left, right)
+
+    def unary():
+        if peek() == ("op", "-"):
+            take()
+            return ("neg", unary())
+        node = primary()
+        if peek()[1] in ("[", "/", "|"):
+            raise _Unsupported("paths and predicates")
+        return node
+
+    def primary():
+        kind, val = take()
+        if kind == "ref":
+            return ("ref", val[2:-1].strip())
+        if kind == "str":
+            return ("str", val[1:-1])
+        if kind == "num":
+            return ("num", float(val))
+        if kind == "op" and val == "(":
+            node = expression()
+            take(")")
+            return node
+        if kind == "op" and val == ".":
+            return ("self",)
+        if kind == "op" and val == "..":
+            return ("parent",)
+        if kind == "name" and peek() == ("op", "("):
+            take("(")
+            args = []
+            if peek() != ("op", ")"):
+                args.append(expression())
+                while peek() == ("op", ","):
+                    take()
+                    args.append(expression())
+            take(")")
+            return ("call", val, tuple(args))
+        if kind in ("name", "op") and val in ("/", "@") or kind == "name":
+            raise _Unsupported(f"path step {val!r}")
+        raise XPathSyntaxError(f"unexpected {val or 'end of expression'!r}")
+
+    tree = expression()
+    if pos != len(tokens):
+        raise XPathSyntaxError(f"unexpected {peek()[1]!r} after a complete expression")
+    return tree
+
+
+def references(expr: str) -> list[str]:
+    """Names referred to as ``${name}`` in an expression, in order, without repeats."""
+    return list(dict.fromkeys(m.strip() for m in re.findall(r"\$\{([^}]+)\}", expr or "")))
+
+
+def _for_elementpath(expr: str) -> str:
+    # ODK's if(c, a, b) is a function; in XPath 2 ``if`` is a keyword
+    expr = re.sub(r"(?<![\w-])if\s*\(", "odk-if(", expr)
+    return re.sub(r"\$\{\s*([^}\s]+)\s*\}", lambda m: "$" + m.group(1).replace("-", "_"), expr)
+
+
+def check_syntax(expr: str) -> str | None:
+    """Return a message if ``expr`` is not syntactically valid XPath, else ``None``.
+
+    Unknown function names are not syntax errors (ODK adds its own functions).
+    """
+    try:
+        XPath2Parser(strict=False).parse(_for_elementpath(expr))
+    except ElementPathError as exc:
+        if getattr(exc, "code", "").endswith("XPST0003"):
+            return str(exc).split("] ", 1)[-1]
+    except (ValueError, TypeError, KeyError):  # elementpath may raise these for odd input
+        return None
+    return None
+
+
+# ---------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class Value:
+    """A column of XPath values: ``kind`` is str, num, bool or date (days since 1970)."""
+
+    kind: str
+    data: np.ndarray
+
+    def num(self) -> np.ndarray:
+        if self.kind in ("num", "date"):
+            return self.data
+        if self.kind == "bool":
+            return self.data.astype(float)
+        return _str_to_num(self.data)
+
+    def str(self) -> np.ndarray:
+        if self.kind == "str":
+            return self.data
+        if self.kind == "bool":
+            return np.where(self.data, "true", "false").astype(object)
+        if self.kind == "date":
+            out = np.full(len(self.data), "", dtype=object)
+            ok = ~np.isnan(self.data)
+            days = (_EPOCH + self.data[ok].astype("int64")).astype(str)
+            out[ok] = days
+            return out
+        return _num_to_str(self.data)
+
+    def bool(self) -> np.ndarray:
+        if self.kind == "bool":
+            return self.data
+        if self.kind in ("num", "date"):
+            return ~np.isnan(self.data) & (self.data != 0)
+        return _str_len(self.data) > 0
+
+
+def _str_len(a: np.ndarray) -> np.ndarray:
+    return np.fromiter((len(x) for x in a), dtype=np.int64, count=len(a))
+
+
+def _str_to_num(a: np.ndarray) -> np.ndarray:
+    s = pd.Series(a, dtype=object)
+    out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    # ODK converts dates to days since the epoch when a number is needed
+    maybe_date = np.isnan(out) & (_str_len(a) >= 10)
+    if maybe_date.any():
+        d = pd.to_datetime(s[maybe_date], errors="coerce", format="ISO8601", utc=True)
+        days = (d - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
+        out[maybe_date] = days.to_numpy(dtype=float, na_value=np.nan)
+    return out
+
+
+def _num_to_str(a: np.ndarray) -> np.ndarray:
+    out = np.full(len(a), "NaN", dtype=object)
+    ok = ~np.isnan(a)
+    whole = ok & (np.mod(a, 1) == 0) & (np.abs(a) < 1e15)
+    out[whole] = a[whole].astype(np.int64).astype(str)
+    frac = ok & ~whole
+    out[frac] = [repr(float(x)) for x in a[frac]]
+    return out
+
+
+def _const(kind: str, value, n: int) -> Value:
+    dtype = {"str": object, "num": float, "bool": bool, "date": float}[kind]
+    return Value(kind, np.full(n, value, dtype=dtype))
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+class Context:
+    """What an expression can see for the rows of one table.
+
+    Parameters
+    ----------
+    n
+        Number of rows.
+    column
+        ``column(name) -> ndarray`` of strings ("" when empty) for a field in this
+        table or an ancestor table, aligned with the rows.
+    children
+        ``children(name) -> (values, row)`` for a field in a descendant repeat: its
+        string values and, for each, the position of the row of this table it belongs to.
+    self_name
+        The field ``.`` refers to.
+    position
+        1-based position of each row within its parent (for ``position(..)``).
+    today
+        Date used for ``today()`` and ``now()``.
+    """
+
+    def __init__(
+        self,
+        n: int,
+        column: Callable[[str], np.ndarray],
+        children: Callable[[str], tuple[np.ndarray, np.ndarray]] | None = None,
+        self_name: str | None = None,
+        position: np.ndarray | None = None,
+        today: date | None = None,
+    ) -> None:
+        self.n = n
+        self.column = column
+        self.children = children
+        self.self_name = self_name
+        self.position = position
+        self.today = today or date.today()
+
+
+def evaluate(expr: str, ctx: Context) -> Value:
+    """Evaluate an expression for every row of a table.
+
+    Raises
+    ------
+    Unevaluable
+        When the expression needs data that is not in the submissions.
+    """
+    try:
+        tree = parse(expr)
+    except _Unsupported:
+        return _rowwise(expr, ctx)
+    return _eval(tree, ctx)
+
+
+def _rowwise(expr: str, ctx: Context) -> Value:
+    """Last resort: elementpath once per row, the referenced fields as variables."""
+    names = references(expr)
+    text = _for_elementpath(expr).replace("..", "$__row__").replace(".", "$__self__")
+    cols = {n.replace("-", "_"): ctx.column(n) for n in names}
+    selfcol = ctx.column(ctx.self_name) if ctx.self_name else np.full(ctx.n, "", dtype=object)
+    out = np.zeros(ctx.n, dtype=bool)
+    try:
+        token = XPath2Parser(strict=False).parse(text)
+    except ElementPathError as exc:
+        raise Unevaluable(f"cannot evaluate {expr!r}: {exc}") from exc
+    for i in range(ctx.n):
+        variables = {k: _atom(v[i]) for k, v in cols.items()}
+        variables["__self__"] = _atom(selfcol[i])
+        try:
+            res = token.evaluate(elementpath.XPathContext(root=None, item=0, variables=variables))
+        except (ElementPathError, TypeError, ValueError) as exc:
+            raise Unevaluable(f"cannot evaluate {expr!r}: {exc}") from exc
+        out[i] = bool(res[0] if isinstance(res, list) and res else res)
+    return Value("bool", out)
+
+
+def _atom(x: str):
+    try:
+        return float(x) if x != "" else ""
+    except ValueError:
+        return x
+
+
+def _eval(node: tuple, ctx: Context) -> Value:
+    tag = node[0]
+    if tag == "str":
+        return _const("str", node[1], ctx.n)
+    if tag == "num":
+        return _const("num", node[1], ctx.n)
+    if tag == "ref":
+        return Value("str", ctx.column(node[1]))
+    if tag == "self":
+        if ctx.self_name is None:
+            raise Unevaluable("'.' used outside a question")
+        return Value("str", ctx.column(ctx.self_name))
+    if tag == "parent":
+        raise _Unsupported("'..' outside position(..)")
+    if tag == "neg":
+        return Value("num", -_eval(node[1], ctx).num())
+    if tag == "op":
+        return _binary(node[1], _eval(node[2], ctx), _eval(node[3], ctx))
+    if tag == "call":
+        return _call(node[1], node[2], ctx)
+    raise AssertionError(tag)  # internal: the parser makes no other node
+
+
+def _binary(op: str, a: Value, b: Value) -> Value:
+    if op == "or":
+        return Value("bool", a.bool() | b.bool())
+    if op == "and":
+        return Value("bool", a.bool() & b.bool())
+    if op in ("=", "!="):
+        if "bool" in (a.kind, b.kind):
+            eq = a.bool() == b.bool()
+        elif {"num", "date"} & {a.kind, b.kind}:
+            x, y = a.num(), b.num()
+            eq = x == y
+            if op == "!=":  # NaN != anything is true in XPath only when both are numbers
+                return Value("bool", ~eq)
+        else:
+            eq = a.str() == b.str()
+        return Value("bool", eq if op == "=" else ~eq)
+    if op in ("<", "<=", ">", ">="):
+        x, y = a.num(), b.num()
+        with np.errstate(invalid="ignore"):
+            res = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
+        return Value("bool", res)
+    x, y = a.num(), b.num()
+    with np.errstate(all="ignore"):
+        if op == "+":
+            return Value("num", x + y)
+        if op == "-":
+            return Value("num", x - y)
+        if op == "*":
+            return Value("num", x * y)
+        if op == "div":
+            return Value("num", x / y)
+        return Value("num", np.fmod(x, y))
+
+
+def _split_counts(s: np.ndarray) -> np.ndarray:
+    return np.fromiter((len(x.split()) for x in s), dtype=float, count=len(s))
+
+
+def _days(v: Value) -> np.ndarray:
+    return v.num() if v.kind != "str" else _str_to_num(v.data)
+
+
+def _format_date(days: np.ndarray, fmt: str) -> np.ndarray:
+    out = np.full(len(days), "", dtype=object)
+    ok = ~np.isnan(days)
+    if ok.any():
+        ts = pd.to_datetime(days[ok] * 86400.0, unit="s")
+        pyfmt = fmt.replace("%e", "%-d").replace("%n", "%-m")
+        out[ok] = [t.strftime(pyfmt) for t in ts]
+    return out
+
+
+def _aggregate(fname: str, arg: tuple, ctx: Context) -> Value:
+    if arg[0] != "ref":
+        raise _Unsupported(f"{fname}() of an expression")
+    try:
+        vals = ctx.column(arg[1])  # a field of this row: a node-set of one
+        if fname == "count":
+            return _const("num", 1.0, ctx.n)
+        return Value("num", _str_to_num(vals))
+    except KeyError:
+        if ctx.children is None:
+            raise
+    vals, row = ctx.children(arg[1])
+    if fname == "count":
+        return Value("num", np.bincount(row, minlength=ctx.n).astype(float))
+    nums = _str_to_num(vals)
+    return Value("num", np.bincount(row, weights=np.nan_to_num(nums), minlength=ctx.n))
+
+
+def _call(fname: str, args: tuple, ctx: Context) -> Value:
+    n = ctx.n
+    if fname in ("count", "sum") and len(args) == 1:
+        return _aggregate(fname, args[0], ctx)
+    if fname == "position":
+        if ctx.position is None:
+            raise Unevaluable("position(..) outside a repeat")
+        return Value("num", ctx.position.astype(float))
+    if fname in ("pulldata", "random", "uuid", "instance", "digest", "randomize", "indexed-repeat"):
+        raise Unevaluable(f"{fname}() needs data outside the submissions")
+    if fname == "if":
+        c, a, b = (_eval(x, ctx) for x in args)
+        kind = a.kind if a.kind == b.kind else "str"
+        if kind == "str":
+            return Value("str", np.where(c.bool(), a.str(), b.str()))
+        return Value(kind, np.where(c.bool(), a.data, b.data))
+    vals = [_eval(x, ctx) for x in args]
+    fn = _FUNCTIONS.get(fname)
+    if fn is not None:
+        return fn(vals, ctx)
+    return _by_elementpath(fname, vals, n)
+
+
+def _by_elementpath(fname: str, vals: list[Value], n: int) -> Value:
+    """A function outside the vectorised set: elementpath once per distinct argument tuple."""
+    expr = f"{fname}({', '.join(f'$a{i}' for i in range(len(vals)))})"
+    try:
+        token = XPath2Parser(strict=False).parse(expr)
+    except ElementPathError as exc:
+        raise Unevaluable(f"unknown function {fname}()") from exc
+    cols = [v.str() for v in vals]
+    keys = list(zip(*cols)) if cols else [()] * n
+    cache: dict = {}
+    out = np.empty(n, dtype=object)
+    for i, key in enumerate(keys):
+        if key not in cache:
+            variables = {f"a{j}": _atom(x) for j, x in enumerate(key)}
+            try:
+                res = token.evaluate(elementpath.XPathContext(root=None, item=0, variables=variables))
+            except (ElementPathError, TypeError, ValueError) as exc:
+                raise Unevaluable(f"cannot evaluate {fname}(): {exc}") from exc
+            res = res[0] if isinstance(res, list) and res else res
+            cache[key] = "" if res is None or res == [] else res
+        out[i] = cache[key]
+    if all(isinstance(x, bool) for x in cache.values()):
+        return Value("bool", out.astype(bool))
+    if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in cache.values()):
+        return Value("num", out.astype(float))
+    return Value("str", np.array([str(x) for x in out], dtype=object))
+
+
+def _selected(v, ctx):
+    s, choice = v[0].str(), v[1].str()
+    return Value("bool", np.fromiter((c in x.split() for x, c in zip(s, choice)), bool, len(s)))
+
+
+def _regex(v, ctx):
+    s, pats = v[0].str(), v[1].str()
+    out = np.zeros(len(s), dtype=bool)
+    for pat in set(pats):  # one compiled pattern per distinct regex, whole column each
+        m = pats == pat
+        out[m] = pd.Series(s[m], dtype=object).str.contains(pat, regex=True).to_numpy(bool)
+    return Value("bool", out)
+
+
+def _substr(v, ctx):
+    s = v[0].str()
+    start = v[1].num().astype(int)
+    end = v[2].num().astype(int) if len(v) > 2 else np.full(len(s), 10**9)
+    return Value("str", np.array([x[a:b] for x, a, b in zip(s, start, end)], dtype=object))
+
+
+def _date(v, ctx):
+    return Value("date", np.floor(_days(v[0])))
+
+
+def _today(v, ctx):
+    days = float((np.datetime64(ctx.today, "D") - _EPOCH).astype(int))
+    return _const("date", days, ctx.n)
+
+
+def _coalesce(v, ctx):
+    a, b = v[0].str(), v[1].str()
+    return Value("str", np.where(_str_len(a) > 0, a, b))
+
+
+def _concat(v, ctx):
+    out = np.full(ctx.n, "", dtype=object)
+    for x in v:
+        out = out + x.str()
+    return Value("str", out)
+
+
+def _round(v, ctx):
+    digits = int(v[1].num()[0]) if len(v) > 1 and len(v[1].data) else 0
+    x = v[0].num()
+    return Value("num", np.sign(x) * np.floor(np.abs(x) * 10**digits + 0.5) / 10**digits)
+
+
+def _str_pred(fn):
+    def run(v, ctx):
+        a, b = v[0].str(), v[1].str()
+        return Value("bool", np.fromiter((fn(x, y) for x, y in zip(a, b)), bool, len(a)))
+
+    return run
+
+
+_FUNCTIONS: Mapping[str, Callable[[list[Value], Context], Value]] = {
+    "selected": _selected,
+    "count-selected": lambda v, c: Value("num", _split_counts(v[0].str())),
+    "selected-at": lambda v, c: Value(
+        "str",
+        np.array(
+            [(x.split() + [""] * (int(i) + 1))[int(i)] if i == i else "" for x, i in zip(v[0].str(), v[1].num())],
+            dtype=object,
+        ),
+    ),
+    "regex": _regex,
+    "coalesce": _coalesce,
+    "concat": _concat,
+    "not": lambda v, c: Value("bool", ~v[0].bool()),
+    "true": lambda v, c: _const("bool", True, c.n),
+    "false": lambda v, c: _const("bool", False, c.n),
+    "boolean": lambda v, c: Value("bool", v[0].bool()),
+    "number": lambda v, c: Value("num", v[0].num()),
+    "int": lambda v, c: Value("num", np.trunc(v[0].num())),
+    "round": _round,
+    "abs": lambda v, c: Value("num", np.abs(v[0].num())),
+    "floor": lambda v, c: Value("num", np.floor(v[0].num())),
+    "ceiling": lambda v, c: Value("num", np.ceil(v[0].num())),
+    "pow": lambda v, c: Value("num", np.power(v[0].num(), v[1].num())),
+    "min": lambda v, c: Value("num", np.min(np.vstack([x.num() for x in v]), axis=0)),
+    "max": lambda v, c: Value("num", np.max(np.vstack([x.num() for x in v]), axis=0)),
+    "string": lambda v, c: Value("str", v[0].str()),
+    "string-length": lambda v, c: Value("num", _str_len(v[0].str()).astype(float)),
+    "normalize-space": lambda v, c: Value("str", np.array([" ".join(x.split()) for x in v[0].str()], dtype=object)),
+    "contains": _str_pred(lambda x, y: y in x),
+    "starts-with": _str_pred(lambda x, y: x.startswith(y)),
+    "ends-with": _str_pred(lambda x, y: x.endswith(y)),
+    "substr": _substr,
+    "date": _date,
+    "date-time": lambda v, c: Value("date", _days(v[0])),
+    "decimal-date-time": lambda v, c: Value("num", _days(v[0])),
+    "today": _today,
+    "now": _today,
+    "format-date": lambda v, c: Value("str", _format_date(_days(v[0]), v[1].str()[0] if c.n else "")),
+    "format-date-time": lambda v, c: Value("str", _format_date(_days(v[0]), v[1].str()[0] if c.n else "")),
+    "once": lambda v, c: v[0],
+}
