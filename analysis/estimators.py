@@ -20,7 +20,14 @@ from analysis._prep import Domains, as_list, check_column, domains, numeric_matr
 from survey.design import Design
 from survey.errors import EstimationError
 from survey.estimate import Estimate
-from survey.variance import cell_sums, linearized_variance, ratio_variance, replicate_variance
+from survey.variance import (
+    cell_sums,
+    linearized_variance,
+    linearized_vcov,
+    ratio_variance,
+    replicate_variance,
+    replicate_vcov,
+)
 
 __all__ = ["mean", "proportion", "ratio", "total"]
 
@@ -51,11 +58,12 @@ def _domain_degf(design: Design, dom: Domains) -> np.ndarray:
 
 
 def _linear(design: Design, y: np.ndarray, x: np.ndarray | None, dom: Domains,
-            kind: str) -> dict[str, np.ndarray]:
+            kind: str, want_vcov: bool = False) -> dict[str, np.ndarray]:
     """Estimates and variances of totals, means or ratios of the columns of y, per domain.
 
     Returns arrays of shape (D, k): estimate, var, n, wsum (sum of weights of rows
-    with values), s2 (weighted variance of y, for design effects).
+    with values), s2 (weighted variance of y, for design effects); and ``vcov``
+    (D*k x D*k, domain-major) when ``want_vcov``.
     """
     n, k = y.shape
     D = dom.n
@@ -80,8 +88,11 @@ def _linear(design: Design, y: np.ndarray, x: np.ndarray | None, dom: Domains,
         ybar = Y / W
         dev = np.where(m, y - ybar[code], 0.0)
         s2 = _by_sum(code, inside, wm * dev * dev, D) / W * nobs / (nobs - 1)
+    vcov = None
     if design.replicates is not None:
-        var = _replicate_linear(design, y, x, m, dom, kind, est)
+        var, reps = _replicate_linear(design, y, x, m, dom, kind, est)
+        if want_vcov:
+            vcov = replicate_vcov(design, est.ravel(), reps.reshape(D * k, -1))
     elif design.calibrations:
         var = _calibrated_linear(design, wy, wx, code, inside, ratio, denom, D)
     else:
@@ -93,7 +104,21 @@ def _linear(design: Design, y: np.ndarray, x: np.ndarray | None, dom: Domains,
             cells = cell_sums(design, vals, dom.code, D)
             p = [q[:, sl] for q in pres] if pres is not None else None
             var[:, sl] = ratio_variance(design, cells, ratio[:, sl], denom[:, sl], sl.stop - lo, p)
-    return {"estimate": est, "var": var, "n": nobs, "wsum": W, "s2": s2}
+    if want_vcov and design.replicates is None:
+        # the full covariance (for contrasts) needs the influence values of every estimate
+        cols = [(d, j) for d in range(D) for j in range(k)]
+        vcov = linearized_vcov(design, _influence(wy, wx, code, inside, ratio, denom, cols))
+    return {"estimate": est, "var": var, "n": nobs, "wsum": W, "s2": s2, "vcov": vcov}
+
+
+def _influence(wy: np.ndarray, wx: np.ndarray, code: np.ndarray, inside: np.ndarray,
+               ratio: np.ndarray, denom: np.ndarray, cols: Sequence[tuple[int, int]]) -> np.ndarray:
+    """Weighted influence values (n x len(cols)) of the (domain, variable) estimates."""
+    z = np.zeros((wy.shape[0], len(cols)))
+    for c, (d, j) in enumerate(cols):  # per estimate column, not per row
+        rows = inside & (code == d)
+        z[rows, c] = (wy[rows, j] - ratio[d, j] * wx[rows, j]) / denom[d, j]
+    return z
 
 
 def _calibrated_linear(design: Design, wy: np.ndarray, wx: np.ndarray, code: np.ndarray,
@@ -105,25 +130,23 @@ def _calibrated_linear(design: Design, wy: np.ndarray, wx: np.ndarray, code: np.
     step = max(1, min(len(cols), 4_000_000 // max(n, 1)))
     for lo in range(0, len(cols), step):
         chunk = cols[lo: lo + step]
-        z = np.zeros((n, len(chunk)))
-        for c, (d, j) in enumerate(chunk):  # per estimate column, not per row
-            rows = inside & (code == d)
-            z[rows, c] = (wy[rows, j] - ratio[d, j] * wx[rows, j]) / denom[d, j]
-        v = linearized_variance(design, z)
+        v = linearized_variance(design, _influence(wy, wx, code, inside, ratio, denom, chunk))
         for c, (d, j) in enumerate(chunk):
             var[d, j] = v[c]
     return var
 
 
 def _replicate_linear(design: Design, y: np.ndarray, x: np.ndarray | None, m: np.ndarray,
-                      dom: Domains, kind: str, est: np.ndarray) -> np.ndarray:
-    """Replicate variances: replicate estimates from one sparse product per variable."""
+                      dom: Domains, kind: str, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Replicate variances, and the replicate estimates (D, k, R), from one sparse
+    product per variable."""
     info = design.replicates
     Wr = info.weights
     n, k = y.shape
     D = dom.n
     rows = np.arange(n)
     var = np.empty((D, k))
+    reps = np.empty((D, k, Wr.shape[1]))
     for j in range(k):
         r = rows[m[:, j]]
         d = dom.code[r]
@@ -137,7 +160,8 @@ def _replicate_linear(design: Design, y: np.ndarray, x: np.ndarray | None, m: np
             with np.errstate(invalid="ignore", divide="ignore"):
                 theta = Yr / np.asarray(ind_x @ Wr)
         var[:, j] = replicate_variance(design, est[:, j], theta)
-    return var
+        reps[:, j] = theta
+    return var, reps
 
 
 def _deff(kind: str, deff: Deff, res: dict[str, np.ndarray]) -> np.ndarray:
@@ -182,7 +206,7 @@ def _prepare_na(y: np.ndarray, x: np.ndarray | None, na: NA) -> tuple[np.ndarray
 
 def mean(design: Design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
          mask: np.ndarray | None = None, deff: Deff = False, na: NA = "available",
-         level: float = 0.95, ci: Literal["normal", "t"] = "normal") -> Estimate:
+         level: float = 0.95, ci: Literal["normal", "t"] = "normal", vcov: bool = False) -> Estimate:
     """Weighted means with design-based standard errors.
 
     Parameters
@@ -220,13 +244,14 @@ def mean(design: Design, variables: str | Sequence[str], by: str | Sequence[str]
     names = as_list(variables)
     dom = domains(design, by, mask)
     y, _ = _prepare_na(numeric_matrix(design, names, "mean"), None, na)
-    res = _linear(design, y, None, dom, "mean")
-    return Estimate("mean", _table("mean", names, dom, res, deff, design), ci=ci, level=level, by=dom.by)
+    res = _linear(design, y, None, dom, "mean", vcov)
+    return Estimate("mean", _table("mean", names, dom, res, deff, design), vcov=res["vcov"], ci=ci,
+                    level=level, by=dom.by)
 
 
 def total(design: Design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
           mask: np.ndarray | None = None, deff: Deff = False, na: NA = "available",
-          level: float = 0.95, ci: Literal["normal", "t"] = "normal") -> Estimate:
+          level: float = 0.95, ci: Literal["normal", "t"] = "normal", vcov: bool = False) -> Estimate:
     """Weighted totals (Horvitz-Thompson) with design-based standard errors.
 
     Parameters are those of :func:`mean`. Under ``lonely_psu="adjust"`` a single-PSU
@@ -239,13 +264,14 @@ def total(design: Design, variables: str | Sequence[str], by: str | Sequence[str
     names = as_list(variables)
     dom = domains(design, by, mask)
     y, _ = _prepare_na(numeric_matrix(design, names, "total"), None, na)
-    res = _linear(design, y, None, dom, "total")
-    return Estimate("total", _table("total", names, dom, res, deff, design), ci=ci, level=level, by=dom.by)
+    res = _linear(design, y, None, dom, "total", vcov)
+    return Estimate("total", _table("total", names, dom, res, deff, design), vcov=res["vcov"], ci=ci,
+                    level=level, by=dom.by)
 
 
 def ratio(design: Design, numerator: str | Sequence[str], denominator: str | Sequence[str],
           by: str | Sequence[str] | None = None, *, mask: np.ndarray | None = None,
-          level: float = 0.95, ci: Literal["normal", "t"] = "normal") -> Estimate:
+          level: float = 0.95, ci: Literal["normal", "t"] = "normal", vcov: bool = False) -> Estimate:
     """Ratios of weighted totals, ``sum(w y) / sum(w x)``, with linearised SEs.
 
     ``numerator`` and ``denominator`` are paired column by column (or one
@@ -264,9 +290,10 @@ def ratio(design: Design, numerator: str | Sequence[str], denominator: str | Seq
     dom = domains(design, by, mask)
     y = numeric_matrix(design, num, "ratio")
     x = numeric_matrix(design, den, "ratio")
-    res = _linear(design, y, x, dom, "ratio")
+    res = _linear(design, y, x, dom, "ratio", vcov)
     names = [f"{a}/{b}" for a, b in zip(num, den)]
-    return Estimate("ratio", _table("ratio", names, dom, res, False, design), ci=ci, level=level, by=dom.by)
+    return Estimate("ratio", _table("ratio", names, dom, res, False, design), vcov=res["vcov"], ci=ci,
+                    level=level, by=dom.by)
 
 
 def _levels(s: pd.Series) -> list:
@@ -277,7 +304,7 @@ def _levels(s: pd.Series) -> list:
 
 def proportion(design: Design, variable: str, by: str | Sequence[str] | None = None, *,
                mask: np.ndarray | None = None, deff: Deff = False, level: float = 0.95,
-               ci: Literal["logit", "normal", "t"] = "logit") -> Estimate:
+               ci: Literal["logit", "normal", "t"] = "logit", vcov: bool = False) -> Estimate:
     """The share of every level of a categorical variable, with logit intervals.
 
     Missing values are a domain: shares are of the rows where the variable is
@@ -296,7 +323,7 @@ def proportion(design: Design, variable: str, by: str | Sequence[str] | None = N
     vals = s.to_numpy(dtype=object)
     y = np.column_stack([np.where(na, np.nan, (vals == lev).astype(float)) for lev in levels])
     dom = domains(design, by, mask)
-    res = _linear(design, y, None, dom, "mean")
+    res = _linear(design, y, None, dom, "mean", vcov)
     table = _table("proportion", [variable] * len(levels), dom, res, deff, design,
                    extra={"level": levels})
     cols = ["variable", "level", *dom.by]
@@ -313,4 +340,4 @@ def proportion(design: Design, variable: str, by: str | Sequence[str] | None = N
         edge = (p <= 0) | (p >= 1)
         table["ci_low"] = np.where(edge, p, lo)
         table["ci_high"] = np.where(edge, p, hi)
-    return Estimate("proportion", table, ci=method, level=level, by=dom.by)
+    return Estimate("proportion", table, vcov=res["vcov"], ci=method, level=level, by=dom.by)
