@@ -1,0 +1,232 @@
+"""The ``survey`` command.
+
+Global options come before the command: ``survey [--quiet] [--json] [--debug]
+[-C DIR] COMMAND``. A user error (bad configuration, bad input file, a stage run
+before the one it needs, a damaged store) prints its message and hint on stderr
+without a traceback and exits with status 2; anything else is a failure (a bug),
+printed briefly with exit status 1. ``--debug`` adds the traceback to either.
+With ``--json`` the result goes to stdout as one JSON document, and errors go to
+stderr as JSON too.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from survey import pipeline
+from survey.errors import FAILURE_EXIT, USER_ERROR_EXIT, SurveyError
+from survey.project import Project, init_project
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="survey",
+    help="Run a migration and development household survey: frame to report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+frame_app = typer.Typer(help="The sampling frame of enumeration areas.", no_args_is_help=True)
+app.add_typer(frame_app, name="frame")
+
+
+@dataclass
+class Options:
+    """Global options, set by the root callback and read by every command."""
+
+    quiet: bool = False
+    json: bool = False
+    debug: bool = False
+    project: Path = Path(".")
+
+
+def _out() -> Console:
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def _err() -> Console:
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def _opts(ctx: typer.Context) -> Options:
+    root = ctx.find_root()
+    return root.obj if isinstance(root.obj, Options) else Options()
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _report_error(err: BaseException, opts: Options, code: int) -> None:
+    con = _err()
+    if opts.debug:
+        con.print("".join(traceback.format_exception(err)), markup=False)
+    if isinstance(err, SurveyError):
+        if opts.json:
+            sys.stderr.write(json.dumps({"error": err.message, "hint": err.hint,
+                                         "where": err.where, "type": type(err).__name__,
+                                         "exit": code}, default=str) + "\n")
+        else:
+            con.print(f"[bold red]error:[/] {err}", markup=True)
+        return
+    msg = f"{type(err).__name__}: {err}"
+    if opts.json:
+        sys.stderr.write(json.dumps({"error": msg, "type": "failure", "exit": code}) + "\n")
+    else:
+        con.print(f"[bold red]failure:[/] {msg}", markup=True)
+        if not opts.debug:
+            con.print("This is a bug in survey, not in your data. Re-run with --debug for "
+                      "the traceback and report it.", markup=False)
+
+
+def _guard(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SurveyError into exit 2 and other exceptions into exit 1, without traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(ctx: typer.Context, *args: Any, **kwargs: Any) -> Any:
+        opts = _opts(ctx)
+        try:
+            return fn(ctx, *args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except SurveyError as err:
+            _report_error(err, opts, USER_ERROR_EXIT)
+            raise typer.Exit(USER_ERROR_EXIT) from None
+        except Exception as err:
+            _report_error(err, opts, FAILURE_EXIT)
+            raise typer.Exit(FAILURE_EXIT) from None
+
+    return wrapper
+
+
+@contextmanager
+def _progress(opts: Options, description: str) -> Iterator[None]:
+    """A spinner with elapsed time on stderr, for steps that may take a while."""
+    if opts.quiet or opts.json:
+        yield
+        return
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=_err(), transient=True) as bar:
+        bar.add_task(description, total=None)
+        yield
+
+
+def _table(df, title: str | None = None) -> Table:
+    t = Table(title=title, show_edge=False, header_style="bold")
+    for c in df.columns:
+        t.add_column(str(c), justify="right" if df[c].dtype.kind in "iuf" else "left")
+    for row in df.itertuples(index=False):
+        t.add_row(*[(f"{v:.3f}" if isinstance(v, float) else str(v)) for v in row])
+    return t
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only errors.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print results as JSON (for scripts).")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of errors.")] = False,
+    project: Annotated[Path, typer.Option("-C", "--project", help="Project folder (default: here).",
+                                          file_okay=False)] = Path("."),
+) -> None:
+    """Run a migration and development household survey: frame to report."""
+    ctx.obj = Options(quiet=quiet, json=json_, debug=debug, project=project)
+
+
+@app.command("init")
+@_guard
+def init_cmd(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Folder for the new project.")],
+    country: Annotated[str, typer.Option(help="Country name for survey.toml.")] = "Demoland",
+) -> None:
+    """Make a project folder: survey.toml, forms/, data/, out/ and the store."""
+    opts = _opts(ctx)
+    project = init_project(directory, country)
+    forms = sorted(p.name for p in project.forms_dir.glob("*.xlsx"))
+    if opts.json:
+        _emit_json({"project": str(project.root), "config": str(project.config_file),
+                    "store": str(project.store_file), "forms": forms})
+    elif not opts.quiet:
+        con = _out()
+        con.print(f"Made project [bold]{project.root}[/] for {country}.")
+        con.print(f"  edit      {project.config_file}")
+        con.print(f"  put data  {project.data_dir}/ (the frame: {project.config.frame.file})")
+        con.print(f"  forms     {', '.join(forms) if forms else '(none bundled yet)'}")
+        con.print(f"Next: cd {directory} && survey frame check")
+
+
+@app.command("status")
+@_guard
+def status_cmd(ctx: typer.Context) -> None:
+    """Show what has been done, counts, what is stale and problems outstanding."""
+    opts = _opts(ctx)
+    project = Project.open(opts.project)
+    info = pipeline.status(project)
+    if opts.json:
+        _emit_json(info)
+        return
+    if opts.quiet:
+        return
+    con = _out()
+    con.print(f"Project [bold]{info['project']}[/] ({info['country']})")
+    t = Table(show_edge=False, header_style="bold")
+    for col in ("stage", "state", "when", "counts"):
+        t.add_column(col)
+    for name, s in info["stages"].items():
+        state = "stale" if s["stale"] else ("done" if s["done"] else "-")
+        counts = ", ".join(f"{k} {v:,}" for k, v in s["counts"].items())
+        t.add_row(name, state, s["done_at"] or "", counts)
+    con.print(t)
+    con.print(f"Problems outstanding: {info['problems']:,}   Import batches: {info['batches']:,}")
+    if info["next"]:
+        con.print(f"Next: {info['next']['command']}")
+
+
+@frame_app.command("check")
+@_guard
+def frame_check_cmd(ctx: typer.Context) -> None:
+    """Read and check the frame file of survey.toml and store it."""
+    opts = _opts(ctx)
+    project = Project.open(opts.project)
+    with _progress(opts, "Checking the frame"):
+        result = pipeline.frame_check(project)
+    if opts.json:
+        _emit_json(result.to_dict())
+        return
+    if opts.quiet:
+        return
+    con = _out()
+    c = result.counts
+    con.print(f"Frame OK: {c['eas']:,} EAs, {c['households']:,} households, "
+              f"{c['strata']} strata ({result.seconds:.2f} s).")
+    if "fewer than 2" in result.detail:
+        con.print(f"[yellow]warning:[/] {result.detail.split('; ', 1)[1]}")
+    con.print(_table(result.summary))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``survey`` console script; returns the exit status."""
+    try:
+        app(args=argv, prog_name="survey")
+    except SystemExit as exit_:
+        code = exit_.code
+        return code if isinstance(code, int) else (0 if code is None else FAILURE_EXIT)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

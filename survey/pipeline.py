@@ -1,0 +1,179 @@
+"""The stages of a survey project, wired to the packages that do the work.
+
+Each stage function reads its inputs from the project (``survey.toml``, ``data/``,
+the store), calls the public API of a stage package, and writes its outputs to the
+store in one transaction (and to ``out/``). The functions are what the CLI calls;
+analysts can call them from Python with a :class:`~survey.project.Project`.
+
+Stages run in the order of :data:`STAGES`; each names the stage it needs
+(:data:`NEEDS`). Running a stage again replaces its outputs; stages downstream of
+it are then shown as *stale* by :func:`status` until they are run again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from survey.errors import SamplingError
+from survey.project import Project
+
+__all__ = ["NEEDS", "STAGES", "StageResult", "frame_check", "status"]
+
+#: Every stage of a project, in order.
+STAGES = ("frame", "design", "select_eas", "listing", "select_households", "import",
+          "weight", "analyze", "report", "export")
+
+#: The stage each stage needs to have run first.
+NEEDS: Mapping[str, str] = {
+    "design": "frame", "select_eas": "frame", "listing": "select_eas",
+    "select_households": "listing", "import": "select_households", "weight": "import",
+    "analyze": "weight", "report": "analyze", "export": "weight",
+}
+
+#: The command that runs each stage.
+COMMANDS: Mapping[str, str] = {
+    "frame": "survey frame check", "design": "survey design", "select_eas": "survey select eas",
+    "listing": "survey listing import", "select_households": "survey select households",
+    "import": "survey import", "weight": "survey weight", "analyze": "survey analyze",
+    "report": "survey report", "export": "survey export",
+}
+
+#: Canonical column names of the stored frame.
+FRAME_COLUMNS = ("ea_id", "households", "region", "urban", "migrant_share")
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage did: counts for the status, a summary table, files written."""
+
+    stage: str
+    counts: Mapping[str, int]
+    seconds: float
+    summary: pd.DataFrame = field(default_factory=pd.DataFrame)
+    files: tuple[Path, ...] = ()
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (for ``--json``)."""
+        return {"stage": self.stage, "counts": {k: int(v) for k, v in self.counts.items()},
+                "seconds": round(self.seconds, 3), "detail": self.detail,
+                "files": [str(f) for f in self.files],
+                "summary": _records(self.summary)}
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = df.astype(object).where(df.notna(), None).to_dict("records")
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in out]
+
+
+def require(project: Project, stage: str, *, by: str) -> None:
+    """Raise a :class:`StoreError` unless ``stage`` has run (naming its command)."""
+    with project.store(read_only=True) as st:
+        st.require(stage, by=by, command=COMMANDS.get(stage))
+
+
+# -- stage: frame ---------------------------------------------------------------------
+def frame_check(project: Project) -> StageResult:
+    """Read the frame file named in ``survey.toml``, check it, and store it.
+
+    The stored ``frame`` table has the canonical columns ``ea_id``, ``households``,
+    ``region``, ``urban`` (and ``migrant_share`` when the frame has one) plus
+    ``stratum``: the ``[strata] by`` values joined by ``" / "``, then ``" / high"``
+    or ``" / low"`` migration intensity when ``migration_intensity`` is set. Other
+    columns are kept as they are.
+
+    Raises
+    ------
+    SamplingError
+        From :func:`sampling.frame.read_frame`, naming file, row and column.
+    """
+    from sampling.frame import read_frame
+
+    start = time.perf_counter()
+    cfg = project.config
+    f = cfg.frame
+    to_file = {"ea_id": f.ea, "households": f.size, "region": f.region, "urban": f.urban}
+    if f.migrant_share:
+        to_file["migrant_share"] = f.migrant_share
+    strata = [to_file.get(c, c) for c in cfg.strata.by]
+    sort_cols = [to_file.get(c, c) for c in cfg.allocation.sort_by]
+    path = project.path(f.file)
+    frame = read_frame(path, ea=f.ea, size=f.size, strata=strata, columns=sort_cols,
+                       stratum="_stratum", sheet=f.sheet)
+    frame = frame.rename(columns={v: k for k, v in to_file.items()})
+    stratum = frame["_stratum"].astype("string")
+    if cfg.strata.migration_intensity:
+        if "migrant_share" not in frame.columns:
+            raise SamplingError("migration_intensity needs the frame's migrant share column",
+                                file=str(path), column=f.migrant_share or "migrant_share",
+                                hint="set frame.migrant_share to the column, or turn "
+                                     "strata.migration_intensity off")
+        high = frame["migrant_share"].to_numpy(dtype=float) >= cfg.strata.intensity_cutoff
+        frame = frame.assign(intensity=pd.array(np.where(high, "high", "low"), dtype="string"))
+        stratum = stratum + " / " + frame["intensity"]
+    frame = frame.drop(columns=["_stratum"]).assign(stratum=stratum)
+    ordered = [c for c in (*FRAME_COLUMNS, "stratum") if c in frame.columns]
+    frame = frame[ordered + [c for c in frame.columns if c not in ordered]]
+
+    agg = {"eas": ("ea_id", "size"), "households": ("households", "sum")}
+    if "migrant_share" in frame.columns:
+        agg["migrant_share"] = ("migrant_share", "mean")
+    summary = frame.groupby("stratum", sort=True, observed=True).agg(**agg).reset_index()
+    counts = {"eas": len(frame), "households": int(frame["households"].sum()),
+              "strata": len(summary)}
+    small = summary.loc[summary["eas"] < 2, "stratum"].tolist()
+    detail = f"{len(summary)} strata" + (f"; fewer than 2 EAs in: {', '.join(small)}" if small else "")
+    seconds = time.perf_counter() - start
+    with project.store() as st:
+        st.replace_stage("frame", {"frame": frame}, counts=counts, seconds=seconds, detail=detail)
+    return StageResult("frame", counts, seconds, summary, (), detail)
+
+
+# -- status ---------------------------------------------------------------------------
+def status(project: Project) -> dict[str, Any]:
+    """What has been done, with counts, what is stale, and problems outstanding.
+
+    Returns
+    -------
+    dict
+        ``project``, ``country``, ``stages`` (one entry per stage in :data:`STAGES`
+        with ``done``, ``done_at``, ``seconds``, ``counts``, ``stale``, ``command``),
+        ``next`` (the first stage not yet run, with its command), ``problems``
+        (rows in the problems table) and ``tables`` (row counts).
+    """
+    with project.store(read_only=True) as st:
+        summary = st.summary()
+        records = {r.stage: r for r in st.stages()}
+    stages = {}
+    for name in STAGES:
+        rec = records.get(name)
+        need = NEEDS.get(name)
+        up = records.get(need) if need else None
+        stale = bool(rec and up and up.done_at > rec.done_at)
+        stages[name] = {
+            "done": rec is not None,
+            "done_at": rec.done_at.isoformat(timespec="seconds") if rec else None,
+            "seconds": round(rec.seconds, 3) if rec else None,
+            "counts": dict(rec.counts) if rec else {},
+            "detail": rec.detail if rec else "",
+            "stale": stale,
+            "command": COMMANDS[name],
+        }
+    pending = [s for s in STAGES if not stages[s]["done"] or stages[s]["stale"]]
+    nxt = pending[0] if pending else None
+    return {
+        "project": str(project.root),
+        "country": project.config.survey.country,
+        "stages": stages,
+        "next": {"stage": nxt, "command": COMMANDS[nxt]} if nxt else None,
+        "problems": summary["problems"],
+        "batches": summary["batches"],
+        "tables": summary["tables"],
+    }
