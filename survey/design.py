@@ -289,8 +289,7 @@ class Design:
                               hint="a weighting step produced an invalid weight; check its inputs")
         data = self.data.copy(deep=False)
         data[name] = w
-        new = dataclasses.replace(self, data=data, weights=name,
-                                  history=(*self.history, step or name))
+        new = self._evolve(data=data, weights=name, history=(*self.history, step or name))
         if calibration is not None:
             object.__setattr__(new, "calibrations", (*self.calibrations, calibration))
         if self.replicates is not None and replicate_values is not None:
@@ -346,7 +345,14 @@ class Design:
         if len(new_data) != len(self.data):
             raise DesignError("the function changed the number of rows",
                               hint="add columns only; use a domain (by= or a mask) instead of filtering")
-        return dataclasses.replace(self, data=new_data)
+        return self._evolve(data=new_data)
+
+    def _evolve(self, **changes: Any) -> Design:
+        """A copy with some fields changed, skipping validation (the codes stay valid)."""
+        new = object.__new__(Design)
+        for f in dataclasses.fields(self):
+            object.__setattr__(new, f.name, changes.get(f.name, getattr(self, f.name)))
+        return new
 
     def __repr__(self) -> str:
         st = self.stages[0]

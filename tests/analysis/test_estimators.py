@@ -1,0 +1,141 @@
+"""Estimator invariants (property tests) and bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import analysis
+from survey import Design
+from survey.datasets import load_api
+from survey.errors import EstimationError
+
+
+@st.composite
+def samples(draw, min_n: int = 4, max_n: int = 40):
+    n = draw(st.integers(min_n, max_n))
+    y = draw(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=n, max_size=n))
+    w = draw(st.lists(st.integers(1, 6), min_size=n, max_size=n))
+    g = draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n))
+    return pd.DataFrame({"y": y, "w": w, "g": g})
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples())
+def test_integer_weights_equal_replicated_rows(df: pd.DataFrame) -> None:
+    weighted = Design(df, weights="w")
+    rows = df.loc[df.index.repeat(df["w"])].reset_index(drop=True).assign(one=1.0)
+    expanded = Design(rows, weights="one")
+    for fn in (analysis.mean, analysis.total):
+        a, b = fn(weighted, "y", by="g").to_frame(), fn(expanded, "y", by="g").to_frame()
+        np.testing.assert_allclose(a["estimate"], b["estimate"], rtol=1e-9, atol=1e-9)
+    pa = analysis.proportion(weighted, "g").estimate
+    pb = analysis.proportion(expanded, "g").estimate
+    np.testing.assert_allclose(pa, pb, rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(samples(min_n=6))
+def test_domain_by_equals_domain_by_mask(df: pd.DataFrame) -> None:
+    d = Design(df, weights="w")
+    by = analysis.mean(d, "y", by="g", deff=True).to_frame().set_index("g")
+    for level in by.index:
+        one = analysis.mean(d, "y", mask=(df["g"] == level).to_numpy(), deff=True).to_frame().iloc[0]
+        for col in ("estimate", "se", "n", "df"):
+            np.testing.assert_allclose(one[col], by.loc[level, col], rtol=1e-9, atol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=3, max_size=50), st.integers(0, 500))
+def test_one_psu_per_row_equals_srs_formula(y: list[float], extra: int) -> None:
+    n = len(y)
+    N = n + extra
+    df = pd.DataFrame({"y": y, "w": N / n, "N": N})
+    est = analysis.mean(Design(df, weights="w", fpc="N"), "y")
+    s2 = np.var(y, ddof=1)
+    se = np.sqrt((1 - n / N) * s2 / n)
+    assert est.estimate[0] == pytest.approx(np.mean(y), rel=1e-9, abs=1e-9)
+    assert est.se[0] == pytest.approx(se, rel=1e-7, abs=1e-9)
+    tot = analysis.total(Design(df, weights="w", fpc="N"), "y")
+    assert tot.se[0] == pytest.approx(N * se, rel=1e-7, abs=1e-7)
+
+
+def test_missing_values_are_a_domain_not_a_filter() -> None:
+    c2 = load_api("apiclus2")
+    d = Design(c2, psu=["dnum", "snum"], fpc=["fpc1", "fpc2"])
+    with_na = analysis.mean(d, "enroll").to_frame().iloc[0]
+    as_mask = analysis.mean(d.map(lambda x: x.assign(e0=x["enroll"].fillna(0))), "e0",
+                            mask=c2["enroll"].notna().to_numpy()).to_frame().iloc[0]
+    assert with_na["n"] == c2["enroll"].notna().sum() < len(c2)
+    assert with_na["estimate"] == pytest.approx(as_mask["estimate"], rel=1e-12)
+    assert with_na["se"] == pytest.approx(as_mask["se"], rel=1e-12)
+
+
+def test_vcov_diagonal_equals_variances_and_contrast_of_domains() -> None:
+    s = load_api("apistrat")
+    d = Design(s, weights="pw", strata="stype", fpc="fpc")
+    est = analysis.mean(d, ["api00", "api99"], by="stype", vcov=True)
+    np.testing.assert_allclose(np.sqrt(np.diag(est.vcov)), est.se, rtol=1e-10)
+    # strata are independent: domains that are strata have zero covariance between them
+    v = est.vcov
+    assert abs(v[0, 2]) < 1e-9 * np.sqrt(v[0, 0] * v[2, 2])
+    # within a domain the two variables are strongly correlated
+    assert v[0, 1] / np.sqrt(v[0, 0] * v[1, 1]) > 0.9
+
+
+def test_many_variables_and_domains_match_one_at_a_time() -> None:
+    rng = np.random.default_rng(3)
+    n = 3000
+    df = pd.DataFrame({"st": rng.integers(0, 5, n), "psu": rng.integers(0, 40, n),
+                       "w": rng.uniform(1, 5, n), "dom": rng.integers(0, 7, n)})
+    df["psu"] = df["st"] * 100 + df["psu"]
+    for j in range(19):  # more than one chunk of variables
+        df[f"y{j}"] = rng.normal(j, 1 + j, n)
+        df.loc[rng.random(n) < 0.05, f"y{j}"] = np.nan
+    d = Design(df, weights="w", strata="st", psu="psu")
+    names = [f"y{j}" for j in range(19)]
+    allv = analysis.mean(d, names, by="dom").to_frame().set_index(["variable", "dom"])
+    for v in ("y0", "y9", "y18"):
+        one = analysis.mean(d, v, by="dom").to_frame().set_index(["variable", "dom"])
+        pd.testing.assert_frame_equal(allv.loc[one.index], one, rtol=1e-12)
+
+
+def test_non_numeric_outcome_for_mean() -> None:
+    d = Design(load_api("apistrat"), weights="pw", strata="stype")
+    with pytest.raises(EstimationError) as e:
+        analysis.mean(d, "sch.wide")
+    assert e.value.column == "sch.wide" and "proportion" in str(e.value)
+
+
+def test_by_column_all_missing() -> None:
+    s = load_api("apistrat").assign(empty=np.nan)
+    d = Design(s, weights="pw", strata="stype")
+    with pytest.raises(EstimationError) as e:
+        analysis.mean(d, "api00", by="empty")
+    assert e.value.column == "empty"
+
+
+def test_unknown_variable_suggests() -> None:
+    d = Design(load_api("apistrat"), weights="pw", strata="stype")
+    with pytest.raises(EstimationError) as e:
+        analysis.total(d, "api0")
+    assert e.value.column == "api0" and "api00" in str(e.value)
+
+
+def test_empty_domain_gives_nan_not_error() -> None:
+    s = load_api("apistrat")
+    d = Design(s, weights="pw", strata="stype")
+    est = analysis.mean(d, "api00", mask=np.zeros(len(s), dtype=bool)).to_frame().iloc[0]
+    assert np.isnan(est["estimate"]) and est["n"] == 0
+
+
+def test_t_interval_uses_design_df() -> None:
+    d = Design(load_api("apiclus1"), weights="pw", psu="dnum")
+    est = analysis.mean(d, "api00", ci="t")
+    lo, hi = est.confint()[0]
+    from scipy import stats
+    q = stats.t.ppf(0.975, 14)
+    assert hi - lo == pytest.approx(2 * q * est.se[0], rel=1e-12)
