@@ -41,6 +41,8 @@ app = typer.Typer(
 )
 frame_app = typer.Typer(help="The sampling frame of enumeration areas.", no_args_is_help=True)
 app.add_typer(frame_app, name="frame")
+select_app = typer.Typer(help="Select the sample: EAs, then households.", no_args_is_help=True)
+app.add_typer(select_app, name="select")
 
 
 @dataclass
@@ -216,6 +218,42 @@ def frame_check_cmd(ctx: typer.Context) -> None:
     if "fewer than 2" in result.detail:
         con.print(f"[yellow]warning:[/] {result.detail.split('; ', 1)[1]}")
     con.print(_table(result.summary))
+
+
+def _run_stage(ctx: typer.Context, fn: Callable[[Project], pipeline.StageResult],
+               doing: str, done: Callable[[pipeline.StageResult], str]) -> None:
+    opts = _opts(ctx)
+    project = Project.open(opts.project)
+    with _progress(opts, doing):
+        result = fn(project)
+    if opts.json:
+        _emit_json(result.to_dict())
+        return
+    if opts.quiet:
+        return
+    con = _out()
+    con.print(done(result) + f" ({result.seconds:.2f} s)")
+    con.print(_table(result.summary))
+    for f in result.files:
+        con.print(f"wrote {f}")
+
+
+@app.command("design")
+@_guard
+def design_cmd(ctx: typer.Context) -> None:
+    """Allocate the EAs of survey.toml to strata (needs `survey frame check`)."""
+    _run_stage(ctx, lambda p: pipeline.design(p), "Allocating EAs to strata",
+               lambda r: f"Allocated {r.counts['eas']:,} EAs to {r.counts['strata']} strata; "
+                         f"{r.counts['households_to_interview']:,} households to interview")
+
+
+@select_app.command("eas")
+@_guard
+def select_eas_cmd(ctx: typer.Context) -> None:
+    """Select EAs by PPS systematic sampling (needs `survey design`)."""
+    _run_stage(ctx, lambda p: pipeline.select_eas(p), "Selecting EAs",
+               lambda r: f"Selected {r.counts['eas']:,} EAs ({r.counts['certainty']} certainty) "
+                         f"holding {r.counts['households']:,} census households")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,8 @@ import pandas as pd
 from survey.errors import SamplingError
 from survey.project import Project
 
-__all__ = ["NEEDS", "STAGES", "StageResult", "frame_check", "status"]
+__all__ = ["NEEDS", "STAGES", "StageResult", "design", "frame_check", "require", "select_eas",
+           "status"]
 
 #: Every stage of a project, in order.
 STAGES = ("frame", "design", "select_eas", "listing", "select_households", "import",
@@ -32,7 +33,7 @@ STAGES = ("frame", "design", "select_eas", "listing", "select_households", "impo
 
 #: The stage each stage needs to have run first.
 NEEDS: Mapping[str, str] = {
-    "design": "frame", "select_eas": "frame", "listing": "select_eas",
+    "design": "frame", "select_eas": "design", "listing": "select_eas",
     "select_households": "listing", "import": "select_households", "weight": "import",
     "analyze": "weight", "report": "analyze", "export": "weight",
 }
@@ -134,6 +135,78 @@ def frame_check(project: Project) -> StageResult:
     with project.store() as st:
         st.replace_stage("frame", {"frame": frame}, counts=counts, seconds=seconds, detail=detail)
     return StageResult("frame", counts, seconds, summary, (), detail)
+
+
+# -- stage: design ---------------------------------------------------------------------
+def design(project: Project) -> StageResult:
+    """Allocate ``[allocation] n_eas`` EAs to the strata of the stored frame.
+
+    Uses :func:`sampling.allocation.allocate` with the configured method, minimum per
+    stratum and power exponent; strata with fewer EAs than their allocation are
+    taken whole. Stores the ``allocation`` table (one row per stratum) and writes
+    ``out/allocation.csv``.
+    """
+    from sampling.allocation import allocate, strata_summary
+
+    require(project, "frame", by="survey design")
+    start = time.perf_counter()
+    cfg = project.config.allocation
+    with project.store(read_only=True) as st:
+        frame = st.read("frame")
+    table = strata_summary(frame, "stratum", "households")
+    alloc = allocate(table, cfg.n_eas, cfg.method, stratum="stratum", size="households",
+                     power_q=cfg.power, minimum=cfg.min_per_stratum)
+    takes = project.config.takes
+    alloc = alloc.assign(households_to_interview=alloc["n"] * sum(takes.values()))
+    out = project.out_dir / "allocation.csv"
+    seconds = time.perf_counter() - start
+    counts = {"strata": len(alloc), "eas": int(alloc["n"].sum()),
+              "take_all_strata": int(alloc["take_all"].sum()),
+              "households_to_interview": int(alloc["households_to_interview"].sum())}
+    with project.store() as st:
+        st.replace_stage("design", {"allocation": alloc}, counts=counts, seconds=seconds,
+                         detail=f"{cfg.method} allocation of {cfg.n_eas} EAs")
+    alloc.to_csv(out, index=False)
+    summary = alloc[["stratum", "households", "eas", "n", "take_all", "households_to_interview"]]
+    return StageResult("design", counts, seconds, summary, (out,), f"{cfg.method} allocation")
+
+
+# -- stage: select_eas -----------------------------------------------------------------
+def select_eas(project: Project) -> StageResult:
+    """Select EAs by PPS systematic sampling within strata, with the configured seed.
+
+    Uses :func:`sampling.eas.select_eas` with the stored allocation, implicit
+    stratification by ``[allocation] sort_by`` and ``[seeds] select_eas``. Stores
+    ``selected_eas`` (with ``pi1``, ``certainty``, ``selection_order``, ``seed``) and
+    writes ``out/selected_eas.csv`` for the listing teams.
+    """
+    from sampling.eas import select_eas as _select
+
+    require(project, "design", by="survey select eas")
+    start = time.perf_counter()
+    cfg = project.config
+    with project.store(read_only=True) as st:
+        frame = st.read("frame")
+        alloc = st.read("allocation")
+    sel = _select(frame, alloc[["stratum", "n"]], strata="stratum", size="households",
+                  method="pps_systematic", sort_by=list(cfg.allocation.sort_by) or None,
+                  rng=cfg.seeds.select_eas, ea="ea_id")
+    sel = sel.reset_index(drop=True)
+    sel.attrs = {}
+    counts = {"eas": len(sel), "certainty": int(sel["certainty"].sum()),
+              "strata": int(sel["stratum"].nunique()),
+              "households": int(sel["households"].sum())}
+    seconds = time.perf_counter() - start
+    with project.store() as st:
+        st.replace_stage("select_eas", {"selected_eas": sel}, counts=counts, seconds=seconds,
+                         detail=f"PPS systematic, seed {cfg.seeds.select_eas}")
+    out = project.out_dir / "selected_eas.csv"
+    sel.to_csv(out, index=False)
+    summary = (sel.groupby("stratum", sort=True, observed=True)
+               .agg(eas=("ea_id", "size"), certainty=("certainty", "sum"),
+                    households=("households", "sum"), min_pi1=("pi1", "min"),
+                    max_pi1=("pi1", "max")).reset_index())
+    return StageResult("select_eas", counts, seconds, summary, (out,), "PPS systematic")
 
 
 # -- status ---------------------------------------------------------------------------
