@@ -228,7 +228,7 @@ def _str_len(a: np.ndarray) -> np.ndarray:
 
 def _str_to_num(a: np.ndarray) -> np.ndarray:
     s = pd.Series(a, dtype=object)
-    out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan, copy=True)
     # ODK converts dates to days since the epoch when a number is needed
     maybe_date = np.isnan(out) & (_str_len(a) >= 10)
     if maybe_date.any():

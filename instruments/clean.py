@@ -1,0 +1,129 @@
+"""Structure, duplicates, edits and review: which raw rows are kept.
+
+Every row read ends in exactly one of three places, so that
+``read = kept + quarantined + duplicates`` for every table of every import:
+
+* **duplicates** (dropped, counted): exact resubmissions (D401) and versions
+  superseded by an edit through ``deprecatedID`` (D402), with their repeat rows;
+* **quarantined** (kept aside with the reason): rows without a key (E302), repeat rows
+  whose parent is not in the export (E301), different submissions sharing one key
+  (E303), submissions rejected in review (R501, R502), and every repeat row below a
+  quarantined submission (E304);
+* **kept**: everything else, passed on to typing and validation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .form import Form
+from .problems import problem_frame
+
+__all__ = ["Cleaned", "clean_tables"]
+
+KEPT, DUP, QUAR = 0, 1, 2
+_REJECTED = {"rejected"}
+_KOBO_NOT_APPROVED = {"validation_status_not_approved", "not_approved"}
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    """Kept rows, quarantined rows (with a ``reason`` column), problems and counts."""
+
+    tables: dict[str, pd.DataFrame]
+    quarantine: dict[str, pd.DataFrame]
+    problems: list[pd.DataFrame]
+    counts: dict[str, dict[str, int]]
+
+
+def _order(form: Form) -> list[str]:
+    out, todo = [], [form.form_id]
+    while todo:
+        t = todo.pop(0)
+        out.append(t)
+        todo += form.children(t)
+    return out
+
+
+def clean_tables(
+    form: Form, tables: Mapping[str, pd.DataFrame], exclude_rejected: bool = True
+) -> Cleaned:
+    """Sort every raw row into kept, duplicate or quarantined (see the module notes)."""
+    kept, quarantine, problems, counts = {}, {}, [], {}
+    status_by_key: dict[str, pd.Series] = {}  # table -> key -> best status of that key
+    code_by_key: dict[str, pd.Series] = {}
+    for name in _order(form):
+        df = tables[name].reset_index(drop=True)
+        n = len(df)
+        status = np.full(n, KEPT, dtype=np.int8)
+        code = np.full(n, "", dtype=object)
+        key = df["key"].astype("string")
+        has_key = (key.notna() & (key.str.strip() != "")).to_numpy(dtype=bool)
+
+        def mark(mask, st, c, *, _status=status, _code=code):
+            mask = mask & (_status == KEPT)
+            _status[mask] = st
+            _code[mask] = c
+            return mask
+
+        mark(~has_key, QUAR, "E302")
+        parent = form.tables[name].parent
+        if parent is not None:
+            pstat = status_by_key[parent]
+            pk = df["parent_key"].astype("string")
+            known = pk.isin(pstat.index).to_numpy(dtype=bool)
+            mark(~known, QUAR, "E301")
+            p = pk.map(pstat).to_numpy(dtype=float, na_value=np.nan)
+            pc = pk.map(code_by_key[parent]).astype(object).to_numpy()
+            mark(known & (p == QUAR), QUAR, "E304")
+            superseded = known & (p == DUP)
+            for c in ("D401", "D402"):
+                mark(superseded & (pc == c), DUP, c)
+        dup = df.duplicated(keep="first").to_numpy(dtype=bool) & has_key
+        mark(dup, DUP, "D401")
+        live = status == KEPT
+        clash = key.where(pd.array(live)).duplicated(keep=False).to_numpy(dtype=bool) & live
+        mark(clash, QUAR, "E303")
+        if parent is None:
+            if "deprecated_id" in df.columns:
+                old = set(df["deprecated_id"].dropna()) - {""}
+                ids = df["instance_id"].astype("string") if "instance_id" in df.columns else key
+                mark(ids.isin(old).to_numpy(dtype=bool), DUP, "D402")
+            if exclude_rejected and "review_state" in df.columns:
+                rej = df["review_state"].astype("string").str.lower().isin(_REJECTED)
+                mark(rej.to_numpy(dtype=bool), QUAR, "R501")
+            if exclude_rejected and "status" in df.columns:
+                bad = df["status"].astype("string").str.lower().isin(_KOBO_NOT_APPROVED)
+                mark(bad.to_numpy(dtype=bool), QUAR, "R502")
+        # a key's status for its children: kept wins over duplicate over quarantined
+        order = pd.Series(np.where(status == KEPT, 0, np.where(status == DUP, 1, 2)))
+        frame = pd.DataFrame({"key": key, "rank": order, "status": status, "code": code})
+        frame = frame[has_key].sort_values("rank", kind="stable").drop_duplicates("key")
+        status_by_key[name] = pd.Series(frame["status"].to_numpy(), index=frame["key"].to_numpy())
+        code_by_key[name] = pd.Series(frame["code"].to_numpy(), index=frame["key"].to_numpy())
+        for c in sorted(set(code[status != KEPT])):
+            m = code == c
+            problems.append(problem_frame(c, name, key[m], None, None, _MESSAGES[c]))
+        kept[name] = df[status == KEPT].reset_index(drop=True)
+        quarantine[name] = df[status == QUAR].assign(reason=code[status == QUAR]).reset_index(
+            drop=True)
+        counts[name] = {"read": n, "kept": int((status == KEPT).sum()),
+                        "quarantined": int((status == QUAR).sum()),
+                        "duplicates": int((status == DUP).sum())}
+    return Cleaned(kept, quarantine, problems, counts)
+
+
+_MESSAGES = {
+    "E301": "repeat row whose parent is not in the export (quarantined)",
+    "E302": "row without a key (quarantined)",
+    "E303": "another, different row has the same key (all copies quarantined)",
+    "E304": "the submission this row belongs to is quarantined",
+    "D401": "identical to an earlier row (dropped)",
+    "D402": "an edited version of this submission replaces it (dropped)",
+    "R501": "submission rejected in review (quarantined)",
+    "R502": "submission marked not approved in Kobo (quarantined)",
+}

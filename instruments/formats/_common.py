@@ -1,0 +1,133 @@
+"""Helpers shared by the format modules: column maps, zip and CSV reading."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from survey.errors import InstrumentError
+
+from ..form import Field, Form
+from ..raw import GEO_PARTS, META, join_geopoint, raw_columns
+
+__all__ = ["assemble", "open_zip", "read_csv_text", "relative_path"]
+
+
+def relative_path(form: Form, f: Field) -> str:
+    """Path of a field below its table's element (``remittances/rem_amount``)."""
+    base = form.tables[f.table].path
+    return f.path[len(base) + 1:] if base else f.path
+
+
+def open_zip(path: Path) -> zipfile.ZipFile:
+    try:
+        zf = zipfile.ZipFile(path)
+        bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
+        raise InstrumentError(
+            f"not a complete zip file ({exc})", file=str(path),
+            hint="the download was probably interrupted: download the export again",
+        ) from exc
+    if bad is not None:
+        raise InstrumentError(f"zip member {bad!r} is corrupt", file=str(path),
+                              hint="download the export again")
+    return zf
+
+
+def read_csv_text(data: bytes | str, source: str) -> pd.DataFrame:
+    """A CSV with every cell as a string and empty cells missing."""
+    buf = io.BytesIO(data.encode("utf-8") if isinstance(data, str) else data)
+    try:
+        df = pd.read_csv(buf, dtype="string", keep_default_na=False, na_values=[""],
+                         engine="pyarrow")
+    except Exception as exc:  # pyarrow raises its own error types
+        raise InstrumentError(f"cannot read the CSV: {exc}", file=source) from exc
+    return df
+
+
+def assemble(
+    form: Form,
+    table: str,
+    frame: pd.DataFrame,
+    names: dict[str, list[str]],
+    meta: dict[str, str],
+    geo: dict[str, list[str]] | None = None,
+    multi_sep: str = "/",
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """Build the raw table from an export's columns.
+
+    ``names`` maps each field column to the export column names that may hold it (full
+    path first, bare name second); ``meta`` maps export columns to raw key/metadata
+    columns; ``geo`` gives, per geopoint field, the suffixes of its split columns.
+    Select-multiple answers missing as one column are rebuilt from split 0/1 columns.
+    Returns the raw table and the export columns nothing claimed.
+    """
+    n = len(frame)
+    cols = set(frame.columns)
+    used: set[str] = set()
+    out: dict[str, object] = {}
+    for src, dst in meta.items():
+        if src in cols:
+            out[dst] = frame[src]
+            used.add(src)
+    for f in form.table_fields(table):
+        hit = next((c for c in names[f.column] if c in cols), None)
+        if hit is not None:
+            out[f.column] = frame[hit]
+            used.add(hit)
+        if f.type == "geopoint":
+            for stem in names[f.column]:
+                parts = [f"{stem}{s}" for s in (geo or {}).get("suffixes", [])]
+                if parts and parts[0] in cols:
+                    used.update(p for p in parts if p in cols)
+                    if hit is None:
+                        out[f.column] = join_geopoint(
+                            [frame[p] if p in cols else pd.Series([pd.NA] * n) for p in parts])
+                        hit = parts[0]
+                    break
+        if f.type == "select_multiple" and f.choices is not None:
+            for stem in names[f.column]:
+                split = {c: f"{stem}{multi_sep}{c}" for c in f.choices.names}
+                present = {c: s for c, s in split.items() if s in cols}
+                if present:
+                    used.update(present.values())
+                    if hit is None:
+                        out[f.column] = _join_multi(frame, present)
+                        hit = stem
+                    break
+    raw = pd.DataFrame({c: out.get(c, pd.Series([pd.NA] * n, dtype="string"))
+                        for c in raw_columns(form, table)}, index=frame.index)
+    raw = raw.astype("string").reset_index(drop=True)
+    extra = tuple(c for c in frame.columns if c not in used)
+    return raw, extra
+
+
+def _join_multi(frame: pd.DataFrame, present: dict[str, str]) -> pd.Series:
+    parts = [np.where(frame[s].astype("string").isin(["1", "True", "true"]), c, "")
+             for c, s in present.items()]
+    joined = pd.Series([" ".join(x for x in row if x) for row in zip(*parts)], dtype="string")
+    answered = np.zeros(len(frame), dtype=bool)
+    for s in present.values():
+        answered |= frame[s].notna().to_numpy()
+    return joined.where(pd.array(answered), pd.NA).replace("", pd.NA)
+
+
+def split_geopoint(s: pd.Series) -> list[pd.Series]:
+    parts = s.astype("string").str.split(" ", n=3, expand=True)
+    parts = parts.reindex(columns=range(4))
+    return [parts[i].astype("string") for i in range(4)]
+
+
+def split_multi(s: pd.Series, choices) -> dict[str, pd.Series]:
+    padded = " " + s.astype("string") + " "
+    return {c: padded.str.contains(f" {c} ", regex=False).astype("Int8").astype("string")
+            for c in choices}
+
+
+GEO = GEO_PARTS
+RAW_META = META

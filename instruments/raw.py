@@ -1,0 +1,110 @@
+"""The normalised raw layout every reader produces and every writer consumes.
+
+One DataFrame per table (the root and each repeat), all values as strings exactly as
+the XForm instance holds them (``""``/missing when unanswered; select_multiple as the
+space-separated answer; geopoint as ``"lat lon alt acc"``), with these key columns:
+
+``key``
+    the row's own key: the submission's ``instanceID`` for the root (``uuid:...``),
+    ``<parent key>/<repeat>[<n>]`` for repeat rows (as ODK Central and SurveyCTO
+    write them; other formats are rebuilt into this form).
+``parent_key``
+    the key of the parent row (missing on the root).
+
+and, on the root, the submission metadata in :data:`META`. Columns are named by
+:attr:`Field.column`. Readers do not type or judge values: that is
+:mod:`instruments.validate`'s job, so every format gives byte-identical raw tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .form import Field, Form
+
+__all__ = ["KEYS", "META", "RawData", "join_geopoint", "raw_columns", "split_key"]
+
+KEYS = ("key", "parent_key")
+#: submission metadata on the root table, in this order.
+META = (
+    "instance_id",
+    "deprecated_id",
+    "submission_date",
+    "submitter",
+    "review_state",
+    "form_version",
+    "status",
+)
+GEO_PARTS = ("latitude", "longitude", "altitude", "precision")
+
+
+@dataclass(frozen=True)
+class RawData:
+    """Submissions in the normalised raw layout.
+
+    Attributes
+    ----------
+    form_id
+        The form the data claims to come from.
+    tables
+        Table name -> DataFrame of strings (see the module docstring).
+    format
+        The export format read (``"odk_central_zip"``, ...), or ``"simulated"``.
+    sources
+        Table name -> the file (or member of a zip) it was read from.
+    extra_columns
+        Table name -> columns found in the export that match no field of the form.
+    """
+
+    form_id: str
+    tables: Mapping[str, pd.DataFrame]
+    format: str = "simulated"
+    sources: Mapping[str, str] = field(default_factory=dict)
+    extra_columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def raw_columns(form: Form, table: str) -> list[str]:
+    """Column order of a raw table: keys, metadata on the root, then fields."""
+    cols = list(KEYS)
+    if form.tables[table].parent is None:
+        cols += list(META)
+    return cols + [f.column for f in form.table_fields(table)]
+
+
+def stored_fields(form: Form, table: str) -> list[Field]:
+    return form.table_fields(table)
+
+
+def split_key(keys: pd.Series) -> pd.Series:
+    """1-based position of a repeat row, read from the ``[n]`` ending of its key."""
+    n = keys.astype("string").str.extract(r"\[(\d+)\]$", expand=False)
+    return pd.to_numeric(n, errors="coerce").astype("Int64")
+
+
+def join_geopoint(parts: list[pd.Series]) -> pd.Series:
+    """``lat lon alt acc`` from split columns (missing when latitude is missing)."""
+    text = [p.astype("string").fillna("") for p in parts]
+    out = text[0]
+    for p in text[1:]:
+        out = out + " " + p
+    out = out.str.strip()
+    return out.where(text[0] != "", pd.NA)
+
+
+def to_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """All columns as pandas strings with missing for empty cells."""
+    out = frame.astype("string")
+    return out.replace("", pd.NA) if len(out) else out
+
+
+def empty_table(form: Form, table: str) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype="string") for c in raw_columns(form, table)})
+
+
+def as_object(s: pd.Series) -> np.ndarray:
+    """Strings as a numpy object array with ``""`` for missing (XPath's empty node)."""
+    return s.astype("string").fillna("").to_numpy(dtype=object)
