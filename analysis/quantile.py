@@ -18,11 +18,11 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from analysis._prep import Domains, as_list, domains, numeric_matrix, presence
+from analysis._prep import as_list, domains, numeric_matrix
 from survey.design import Design
 from survey.errors import EstimationError
 from survey.estimate import Estimate
-from survey.variance import cell_sums, linearized_variance, ratio_variance, replicate_variance
+from survey.variance import linearized_variance, replicate_variance
 
 __all__ = ["RULES", "quantile", "weighted_quantile"]
 
@@ -226,9 +226,8 @@ def quantile(design: Design, variables: str | Sequence[str], probs: float | Sequ
         x = X[:, j]
         ok = ~np.isnan(x)
         code = np.where(ok, dom.code, -1)
-        sub = Domains(code=code, keys=dom.keys, by=dom.by)
         est, nobs, df = _estimates(design, x, w, code, D, p, rule)
-        pm, var = _cdf_at(design, x, w, code, sub, est, ok)
+        pm, var = _cdf_at(design, x, w, code, est)
         q = stats.t.ppf(1 - alpha / 2, np.where(df > 0, df, np.nan))[:, None]
         lo_p, hi_p = _cdf_interval(pm, np.sqrt(np.maximum(var, 0.0)), q, interval)
         lo, hi = _invert(x, w, code, D, lo_p, hi_p, rule)
@@ -278,8 +277,8 @@ def _estimates(design: Design, x: np.ndarray, w: np.ndarray, code: np.ndarray, D
     return est, nobs, df
 
 
-def _cdf_at(design: Design, x: np.ndarray, w: np.ndarray, code: np.ndarray, sub: Domains,
-            est: np.ndarray, ok: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _cdf_at(design: Design, x: np.ndarray, w: np.ndarray, code: np.ndarray,
+            est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Share of each domain at or below each estimate, and its variance: (D, K) each."""
     D, K = est.shape
     inside = code >= 0
@@ -302,17 +301,18 @@ def _cdf_at(design: Design, x: np.ndarray, w: np.ndarray, code: np.ndarray, sub:
                 theta = np.asarray(S @ Wr) / den
             var[:, k] = replicate_variance(design, pm[:, k], theta)
         return pm, var
-    if design.calibrations:
-        var = np.empty((D, K))
-        for d in range(D):
+    # influence values of each domain's proportions, a block of domains at a time:
+    # z = w (1[x <= q] - p) / W inside the domain, zero outside (R's subset design)
+    var = np.empty((D, K))
+    step = max(1, int(4_000_000 // max(design.n * K, 1)))
+    for lo in range(0, D, step):
+        doms = np.arange(lo, min(lo + step, D))
+        z = np.zeros((design.n, len(doms), K))
+        for i, d in enumerate(doms):
             rows = code == d
-            z = np.where(rows[:, None], wd[:, None] * (ind - pm[d]) / W[d], 0.0)
-            var[d] = linearized_variance(design, z)
-        return pm, var
-    vals = np.concatenate([wd[:, None] * ind, np.repeat(wd[:, None], K, axis=1)], axis=1)
-    cells = cell_sums(design, vals, code, D)
-    pres = presence(design, sub, np.repeat(ok[:, None], K, axis=1), len(design.stages))
-    var = ratio_variance(design, cells, pm, np.repeat(W[:, None], K, axis=1), K, pres)
+            if W[d] > 0:
+                z[rows, i, :] = wd[rows, None] * (ind[rows] - pm[d]) / W[d]
+        var[doms] = linearized_variance(design, z.reshape(design.n, -1)).reshape(len(doms), K)
     return pm, var
 
 
