@@ -9,8 +9,6 @@ Only stage 1 is used (ultimate clusters), as in R.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 
 from survey.design import Design
@@ -82,9 +80,7 @@ def _finish(design: Design, method: str, F: np.ndarray, unit: np.ndarray, scale:
     R = W.shape[1]
     info = ReplicateInfo(method=method, weights=W, scale=float(scale), rscales=np.asarray(rscales, float),
                          mse=mse, columns=tuple(f"repw_{i + 1}" for i in range(R)), rho=rho)
-    new = copy.copy(design)  # frozen: a shallow copy keeps stages and calibrations
-    object.__setattr__(new, "replicates", info)
-    return new
+    return design._evolve(replicates=info)
 
 
 def make_replicates(design: Design, method: str = "jkn", *, replicates: int | None = None,

@@ -7,7 +7,6 @@ user input with messages that name the column, row and cell.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 import numpy as np
@@ -57,18 +56,11 @@ def new_design(design: Design, values: np.ndarray, name: str, *,
         raise WeightingError(f"the step produced an invalid weight {w[i]}", column=name, row=i + 1,
                              hint="check the inputs of the weighting step (totals, bounds, cells)")
     name = unique_name(design.data, name)
-    data = pd.concat([design.data, pd.Series(w, index=design.data.index, name=name)], axis=1)
-    # Design is frozen and its __init__ re-validates from columns; a shallow copy with
-    # the changed fields keeps the factorised stages and earlier calibrations.
-    new = copy.copy(design)
-    history = design.history if design.history else (design.weights,)
-    object.__setattr__(new, "data", data)
-    object.__setattr__(new, "weights", name)
-    object.__setattr__(new, "history", (*history, name))
-    if calibration is not None:
-        object.__setattr__(new, "calibrations", (*design.calibrations, calibration))
-    if design.replicates is not None and replicate_values is not None:
-        object.__setattr__(new, "replicates", design.replicates.with_weights(replicate_values))
+    new = design.with_weights(w, name, calibration=calibration, step=name,
+                              replicate_values=replicate_values)
+    if not design.history:
+        # record where the chain started, for weight_chain(); the new design is ours
+        object.__setattr__(new, "history", (design.weights, *new.history))
     return new
 
 

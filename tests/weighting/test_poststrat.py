@@ -76,6 +76,7 @@ def test_rake_with_one_margin_equals_poststratification():
                                weighting.poststratify(d2, "stype", POP_TYPES).w, rtol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::pandas.errors.PerformanceWarning")  # 120 weight columns
 def test_raking_equals_iterated_poststratification():
     d = dclus1()
     x = d
