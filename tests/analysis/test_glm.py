@@ -11,6 +11,9 @@ for gaussian, quasibinomial (``factor(sch.wide) ~ ...``) and quasipoisson models
 the stratified apistrat design, one- and two-stage cluster designs (apiclus1,
 apiclus2) and the JK1 replicate design of apiclus1 (apiclus1_jk1.csv). Estimates to
 1e-9 relative, SEs and covariances to 1e-8; the suite does not need R.
+
+Calibrated designs (calibrated_golden.csv, same script): apiclus1 under
+``postStratify(dclus1, ~stype, pop)`` and ``calibrate(dclus1, ~stype + api99, ...)``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,21 @@ def _designs() -> dict[str, Design]:
         "clus2": Design(c2, psu=["dnum", "snum"], fpc=["fpc1", "fpc2"]),
         "jk1": Design.from_replicates(jk, weights="pw", replicate_weights=reps, method="jk1"),
     }
+
+
+def _calibrated(name: str) -> Design:
+    """apiclus1 post-stratified (R's postStratify) or GREG-calibrated (R's calibrate)
+    to stype counts (and api99's total); goldens in calibrated_golden.csv."""
+    import weighting
+
+    c1 = Design(load_api("apiclus1"), weights="pw", psu="dnum", fpc="fpc")
+    counts = {"E": 4421, "H": 755, "M": 1018}
+    if name == "ps1":
+        return weighting.poststratify(c1, "stype", counts)
+    return weighting.calibrate(c1, {"stype": counts, "api99": 3914069})
+
+
+CAL = pd.read_csv(DATA / "calibrated_golden.csv")
 
 
 DESIGNS = _designs()
@@ -181,3 +199,15 @@ def test_rank_deficient_model_names_the_terms():
     with pytest.raises(EstimationError, match="rank deficient") as err:
         glm(d, "api00 ~ ell + ell2")
     assert "ell2" in str(err.value) and "collinear" in err.value.hint
+
+
+@pytest.mark.parametrize("design", ["ps1", "cal1"])
+@pytest.mark.parametrize("model", ["lin", "logit"])
+def test_calibrated_designs_match_r(design, model):
+    # R: svyglm(api00 ~ ell + meals + mobility, postStratify(dclus1, ~stype, pop)); the
+    # sandwich uses the calibration residuals of the score contributions
+    want = CAL[(CAL.design == design) & (CAL.what == f"glm_{model}")]
+    got = glm(_calibrated(design), *MODELS[model]).table
+    np.testing.assert_allclose(got["estimate"], want["estimate"], rtol=1e-9, atol=0)
+    np.testing.assert_allclose(got["se"], want["se"], rtol=1e-8, atol=0)
+    np.testing.assert_array_equal(got["df"], want["extra"])

@@ -12,6 +12,9 @@ with d one of ``svydesign(id=~1, strata=~stype, weights=~pw, fpc=~fpc, apistrat)
 ``svydesign(id=~dnum+snum, fpc=~fpc1+fpc2, apiclus2)`` and the JK1 replicate design
 of apiclus1 read back from apiclus1_jk1.csv. Estimates and interval ends are
 checked to 1e-9 relative, SEs to 1e-8; the suite does not need R.
+
+Calibrated designs (calibrated_golden.csv, same script): apiclus1 under
+``postStratify(dclus1, ~stype, pop)`` and ``calibrate(dclus1, ~stype + api99, ...)``.
 """
 
 from __future__ import annotations
@@ -43,6 +46,21 @@ def _designs() -> dict[str, Design]:
         "clus2": Design(c2, psu=["dnum", "snum"], fpc=["fpc1", "fpc2"]),
         "jk1": Design.from_replicates(jk, weights="pw", replicate_weights=reps, method="jk1"),
     }
+
+
+def _calibrated(name: str) -> Design:
+    """apiclus1 post-stratified (R's postStratify) or GREG-calibrated (R's calibrate)
+    to stype counts (and api99's total); goldens in calibrated_golden.csv."""
+    import weighting
+
+    c1 = Design(load_api("apiclus1"), weights="pw", psu="dnum", fpc="fpc")
+    counts = {"E": 4421, "H": 755, "M": 1018}
+    if name == "ps1":
+        return weighting.poststratify(c1, "stype", counts)
+    return weighting.calibrate(c1, {"stype": counts, "api99": 3914069})
+
+
+CAL = pd.read_csv(DATA / "calibrated_golden.csv")
 
 
 DESIGNS = _designs()
@@ -172,3 +190,14 @@ def test_missing_column_names_the_column():
     with pytest.raises(EstimationError) as err:
         quantile(DESIGNS["strat"], "api000", 0.5)
     assert err.value.column == "api000" and "api00" in err.value.hint
+
+
+@pytest.mark.parametrize("design", ["ps1", "cal1"])
+@pytest.mark.parametrize("rule", ["math", "hf7"])
+def test_calibrated_designs_match_r(design, rule):
+    # R: svyquantile(~api00, postStratify(dclus1, ~stype, pop), c(.25, .5, .75), qrule = rule)
+    want = CAL[(CAL.design == design) & (CAL.what == f"quantile_{rule}")]
+    got = quantile(_calibrated(design), "api00", [0.25, 0.5, 0.75], rule=rule).table
+    _close(got["estimate"], want["estimate"], 1e-9)
+    _close(got["se"], want["se"], 1e-8)
+    _close(got["ci_low"], want["extra"], 1e-9)

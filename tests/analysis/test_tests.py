@@ -10,6 +10,9 @@ tests/data/analysis/make_goldens.R with R 4.2.2 and survey 4.1.1,
 on apistrat (stratified), apiclus1 with and without fpc, apiclus2 (two-stage) and
 the JK1 replicate design of apiclus1. Statistics, df and p-values to 1e-9 relative;
 the suite does not need R.
+
+Calibrated designs (calibrated_golden.csv, same script): apiclus1 under
+``postStratify(dclus1, ~stype, pop)`` and ``calibrate(dclus1, ~stype + api99, ...)``.
 """
 
 from __future__ import annotations
@@ -40,6 +43,21 @@ def _designs() -> dict[str, Design]:
         "clus2": Design(c2, psu=["dnum", "snum"], fpc=["fpc1", "fpc2"]),
         "jk1": Design.from_replicates(jk, weights="pw", replicate_weights=reps, method="jk1"),
     }
+
+
+def _calibrated(name: str) -> Design:
+    """apiclus1 post-stratified (R's postStratify) or GREG-calibrated (R's calibrate)
+    to stype counts (and api99's total); goldens in calibrated_golden.csv."""
+    import weighting
+
+    c1 = Design(load_api("apiclus1"), weights="pw", psu="dnum", fpc="fpc")
+    counts = {"E": 4421, "H": 755, "M": 1018}
+    if name == "ps1":
+        return weighting.poststratify(c1, "stype", counts)
+    return weighting.calibrate(c1, {"stype": counts, "api99": 3914069})
+
+
+CAL = pd.read_csv(DATA / "calibrated_golden.csv")
 
 
 DESIGNS = _designs()
@@ -121,3 +139,17 @@ def test_chisq_missing_values_are_a_domain():
 def test_bad_input(call, match):
     with pytest.raises(EstimationError, match=match):
         call(DESIGNS["strat"])
+
+
+@pytest.mark.parametrize("design", ["ps1", "cal1"])
+def test_calibrated_designs_match_r(design):
+    # R: svyttest(api00 ~ comp.imp, dcal); svychisq(~sch.wide + stype, dcal)
+    d = _calibrated(design)
+    t = CAL[(CAL.design == design) & (CAL.what == "ttest")].iloc[0]
+    res = ttest(d, "api00", "comp.imp")
+    assert (res.estimate, res.statistic, res.p_value) == pytest.approx(
+        (t["estimate"], t["se"], t["extra"]), rel=1e-9)
+    c = CAL[(CAL.design == design) & (CAL.what == "chisq_F")].iloc[0]
+    res = chisq(d, "sch.wide", "stype")
+    assert (res.statistic, res.df[0], res.p_value) == pytest.approx(
+        (c["estimate"], c["se"], c["extra"]), rel=1e-9)
