@@ -46,7 +46,9 @@ class GregCalibration:
         act = self.wc != 0
         x = np.divide(z, self.wc[:, None], out=np.zeros_like(z, dtype=float), where=act[:, None])
         r = x - self.q @ (self.q.T @ x)
-        return r * self.wc[:, None]
+        # rows outside the calibration (weight 0) pass through: an earlier step (a
+        # nonresponse adjustment) may have put its own terms there
+        return np.where(act[:, None], r * self.wc[:, None], z)
 
 
 @dataclass(frozen=True)
