@@ -12,7 +12,7 @@ import pandas as pd
 from survey.design import Design
 from survey.errors import EstimationError
 
-__all__ = ["Domains", "as_list", "domains", "numeric_matrix", "presence"]
+__all__ = ["Domains", "as_list", "check_column", "domains", "numeric_column", "numeric_matrix"]
 
 
 def as_list(x: str | Sequence[str] | None) -> list[str]:
@@ -70,40 +70,26 @@ def domains(design: Design, by: str | Sequence[str] | None, mask: np.ndarray | N
     return Domains(code=code, keys=keys.reset_index(drop=True), by=tuple(cols))
 
 
+def numeric_column(design: Design, name: str, statistic: str) -> np.ndarray:
+    """One variable as a float array (a view when the column already is float64);
+    NaN for missing; booleans as 0/1. Non-numeric columns are an error."""
+    s = check_column(design, name)
+    if s.dtype == np.float64:
+        return s.to_numpy()
+    if pd.api.types.is_bool_dtype(s) or (
+        not isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.is_numeric_dtype(s)
+    ):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    raise EstimationError(
+        f"a {statistic} needs a numeric variable, got dtype {s.dtype}", column=name,
+        hint="for a categorical variable use analysis.proportion(); "
+             "convert numbers stored as text with pandas.to_numeric",
+    )
+
+
 def numeric_matrix(design: Design, variables: Sequence[str], statistic: str) -> np.ndarray:
     """The variables as an (n, k) float matrix with NaN for missing; booleans as 0/1."""
     out = np.empty((design.n, len(variables)))
     for j, v in enumerate(variables):
-        s = check_column(design, v)
-        if pd.api.types.is_bool_dtype(s) or (
-            isinstance(s.dtype, pd.CategoricalDtype) is False and pd.api.types.is_numeric_dtype(s)
-        ):
-            out[:, j] = s.to_numpy(dtype=float, na_value=np.nan)
-        else:
-            raise EstimationError(
-                f"a {statistic} needs a numeric variable, got dtype {s.dtype}", column=v,
-                hint="for a categorical variable use analysis.proportion(); "
-                     "convert numbers stored as text with pandas.to_numeric",
-            )
-    return out
-
-
-def presence(design: Design, dom: Domains, masks: np.ndarray, stages: int) -> list[np.ndarray] | None:
-    """Per stage, whether each (group, domain) has rows with a value (G*D x k).
-
-    R subsets an uncalibrated design by dropping rows, so a stratum with no row in
-    the domain is not counted by ``lonely_psu="average"``. Calibrated designs keep
-    every row (R sets their weights to zero), so every stratum is present.
-    """
-    if design.lonely_psu != "average" or design.calibrations:
-        return None
-    D = dom.n
-    out = []
-    inside = dom.code >= 0
-    for st in design.stages[:stages]:
-        key = np.where(inside, st.group * D + dom.code, 0)
-        size = st.n_groups * D
-        cols = [np.bincount(key, weights=(masks[:, j] & inside).astype(float), minlength=size) > 0
-                for j in range(masks.shape[1])]
-        out.append(np.column_stack(cols) if cols else np.zeros((size, 0), dtype=bool))
+        out[:, j] = numeric_column(design, v, statistic)
     return out

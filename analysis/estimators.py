@@ -16,12 +16,14 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy import stats
 
-from analysis._prep import Domains, as_list, check_column, domains, numeric_matrix, presence
+from analysis._prep import Domains, as_list, check_column, domains, numeric_column, numeric_matrix
 from survey.design import Design
 from survey.errors import EstimationError
 from survey.estimate import Estimate
 from survey.variance import (
-    cell_sums,
+    CellIndex,
+    _bincount2,
+    cell_index,
     linearized_variance,
     linearized_vcov,
     ratio_variance,
@@ -33,7 +35,7 @@ __all__ = ["mean", "proportion", "ratio", "total"]
 
 Deff = bool | Literal["replace"]
 NA = Literal["available", "complete"]
-_CHUNK = 8  # variables per pass: bounds memory at n x 2 x _CHUNK floats
+_CHUNK = 10  # variables per pass: bounds memory at cells x _CHUNK floats
 
 
 def _by_sum(code: np.ndarray, inside: np.ndarray, x: np.ndarray, D: int) -> np.ndarray:
@@ -45,70 +47,168 @@ def _by_sum(code: np.ndarray, inside: np.ndarray, x: np.ndarray, D: int) -> np.n
     return out
 
 
-def _domain_degf(design: Design, dom: Domains) -> np.ndarray:
-    """R's ``degf`` of each domain's subset design: PSUs minus strata with rows there."""
+def _domain_degf(design: Design, idx: CellIndex, nonzero: np.ndarray) -> np.ndarray:
+    """R's ``degf`` of each domain's subset design: PSUs minus strata with rows there.
+
+    ``nonzero`` marks cells holding a row with nonzero weight.
+    """
+    D = idx.n_domains
     if design.replicates is not None:
-        return np.full(dom.n, design.degf(), dtype=float)
+        return np.full(D, design.degf(), dtype=float)
     st = design.stages[0]
-    inside = (dom.code >= 0) & (design.w != 0)
-    d = dom.code[inside]
-    npsu = np.bincount(np.unique(d * st.n_unit_total + st.unit[inside]) // st.n_unit_total, minlength=dom.n)
-    nstr = np.bincount(np.unique(d * st.n_groups + st.group[inside]) // st.n_groups, minlength=dom.n)
-    return (npsu - nstr).astype(float)
+    d = idx.cell_domain[nonzero]
+    u = idx.cell_unit[0][nonzero]
+
+    def distinct(codes: np.ndarray, size: int) -> np.ndarray:
+        seen = np.zeros(D * size, dtype=bool)
+        seen[d * size + codes] = True
+        return seen.reshape(D, size).sum(axis=1)
+
+    return (distinct(u, st.n_unit_total) - distinct(st.unit_group[u], st.n_groups)).astype(float)
 
 
-def _linear(design: Design, y: np.ndarray, x: np.ndarray | None, dom: Domains,
-            kind: str, want_vcov: bool = False) -> dict[str, np.ndarray]:
-    """Estimates and variances of totals, means or ratios of the columns of y, per domain.
+def _columns(design: Design, names: Sequence[str], statistic: str, lo: int, hi: int,
+             complete: np.ndarray | None) -> np.ndarray:
+    y = numeric_matrix(design, names[lo:hi], statistic)
+    if complete is not None:
+        y[~complete] = np.nan
+    return y
 
+
+def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, dom: Domains,
+            kind: str, *, statistic: str, deff: bool = False, want_vcov: bool = False,
+            na: str = "available", y_all: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Estimates and variances of totals, means or ratios of variables, per domain.
+
+    Reads the variables a chunk at a time into (unit x domain) cell sums and finishes
+    each chunk (estimates, variances) before the next, so memory stays at cells x
+    chunk. Variables without missing values share the cell sums of the weights.
     Returns arrays of shape (D, k): estimate, var, n, wsum (sum of weights of rows
-    with values), s2 (weighted variance of y, for design effects); and ``vcov``
+    with values), s2 (weighted variance, when ``deff``); df (D,); and ``vcov``
     (D*k x D*k, domain-major) when ``want_vcov``.
     """
-    n, k = y.shape
-    D = dom.n
+    k, D = len(names), dom.n
     w = design.w
-    inside = dom.code >= 0
-    code = np.where(inside, dom.code, 0)
-    m = ~np.isnan(y) if x is None else ~np.isnan(y) & ~np.isnan(x)
-    m &= inside[:, None]
-    wm = np.where(m, w[:, None], 0.0)
-    wy = np.where(m, y, 0.0) * wm
-    wx = wm if x is None else np.where(m, x, 0.0) * wm
-    Y = _by_sum(code, inside, wy, D)
-    W = _by_sum(code, inside, wm, D)
-    X = W if x is None else _by_sum(code, inside, wx, D)
-    nobs = _by_sum(code, inside, (m & (w != 0)[:, None]).astype(float), D)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        if kind == "total":
-            est, ratio, denom = Y, np.zeros_like(Y), np.ones_like(Y)
-        else:
-            est = Y / X
-            ratio, denom = est, X
-        ybar = Y / W
-        dev = np.where(m, y - ybar[code], 0.0)
-        s2 = _by_sum(code, inside, wm * dev * dev, D) / W * nobs / (nobs - 1)
+    idx = cell_index(design, dom.code, D)
+    wz = (w != 0).astype(float)
+    cached = idx is design._cache.get("cell_index")
+    base = design._cache.get("cell_base") if cached else None
+    if base is None:  # per cell: weights, rows with nonzero weight, rows
+        base = idx.sum(np.column_stack([w, wz, np.ones_like(w)]))
+        if cached:
+            design._cache["cell_base"] = base
+    base_d = idx.by_domain(base)
+    complete = None
+    if na == "complete":
+        cols = list(names) + list(dens or [])
+        complete = ~np.isnan(numeric_matrix(design, cols, statistic)).any(axis=1)
+    elif na != "available":
+        raise EstimationError(f"na={na!r} is not 'available' or 'complete'")
+    out = {key: np.full((D, k), np.nan) for key in ("estimate", "var", "n", "wsum", "s2")}
+    row_level = design.replicates is not None or bool(design.calibrations)
+    present_rows = design.lonely_psu == "average" and not design.calibrations
+    def column(j: int, denominator: bool = False) -> np.ndarray:
+        if y_all is not None:
+            return y_all[:, j]
+        v = numeric_column(design, (dens if denominator else names)[j], statistic)
+        return np.where(complete, v, np.nan) if complete is not None else v
+
+    C = idx.n_cells
+    for lo in range(0, k, _CHUNK):
+        hi = min(lo + _CHUNK, k)
+        m = hi - lo
+        # one scatter per variable on its column, used in place: no n x k matrix
+        A = np.empty((C, m))
+        B = np.empty((C, m)) if dens is not None else None
+        Q = np.empty((C, m)) if deff else None
+        c = np.zeros(m)
+        miss_cols: dict[int, np.ndarray] = {}
+        for jj, j in enumerate(range(lo, hi)):
+            y = column(j)
+            x = column(j, True) if dens is not None else None
+            miss = np.isnan(y) if x is None else np.isnan(y) | np.isnan(x)
+            if miss.any():
+                miss_cols[jj] = ~miss
+                y = np.where(miss, 0.0, y)
+                x = np.where(miss, 0.0, x) if x is not None else None
+            A[:, jj] = idx.wsum_column(y)
+            if x is not None:
+                B[:, jj] = idx.wsum_column(x)
+            if deff:
+                ok = ~miss
+                c[jj] = y[ok].mean() if ok.any() else 0.0
+                Q[:, jj] = idx.wsum_column(np.where(miss, 0.0, (y - c[jj]) ** 2))
+        has = np.zeros(m, dtype=bool)
+        has[list(miss_cols)] = True
+        # weight sums and counts: shared by the variables without missing values
+        W_d = np.repeat(base_d[:, :1], m, axis=1)
+        N_d = np.repeat(base_d[:, 1:2], m, axis=1)
+        cols = np.flatnonzero(has)
+        if len(cols):
+            ok = np.column_stack([miss_cols[jj] for jj in cols]).astype(float)
+            W_miss = idx.wsum(ok)
+            W_d[:, cols] = idx.by_domain(W_miss)
+            N_d[:, cols] = idx.by_domain(idx.sum(ok * wz[:, None]))
+        if dens is None:
+            if len(cols):
+                B = np.repeat(base[:, :1], m, axis=1)
+                B[:, cols] = W_miss
+            else:
+                B = np.broadcast_to(base[:, :1], (C, m))
+        Y = idx.by_domain(A)
+        X = W_d if dens is None else idx.by_domain(B)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            if kind == "total":
+                est, ratio, denom = Y, np.zeros_like(Y), np.ones_like(Y)
+            else:
+                est = Y / X
+                ratio, denom = est, X
+            if deff:
+                Q = idx.by_domain(Q)
+                out["s2"][:, lo:hi] = (Q - W_d * (Y / W_d - c) ** 2) / W_d * N_d / (N_d - 1)
+        out["estimate"][:, lo:hi] = est
+        out["n"][:, lo:hi] = N_d
+        out["wsum"][:, lo:hi] = W_d if dens is None else np.nan
+        if not row_level:
+            present = None
+            if present_rows:
+                rows_with = np.repeat(base[:, 2:3] > 0, m, axis=1)
+                if len(cols):
+                    rows_with[:, cols] = idx.sum(ok) > 0
+                present = [_bincount2(sgrp[sinv] * D + sdom[sinv], rows_with.astype(float),
+                                      design.stages[s].n_groups * D) > 0
+                           for s, (sinv, sgrp, sdom) in enumerate(idx.stage_cells)]
+            out["var"][:, lo:hi] = ratio_variance(design, idx, A, np.asarray(B), ratio, denom, present)
     vcov = None
-    if design.replicates is not None:
-        var, reps = _replicate_linear(design, y, x, m, dom, kind, est)
-        if want_vcov:
-            vcov = replicate_vcov(design, est.ravel(), reps.reshape(D * k, -1))
-    elif design.calibrations:
-        var = _calibrated_linear(design, wy, wx, code, inside, ratio, denom, D)
-    else:
-        var = np.empty((D, k))
-        pres = presence(design, dom, m, len(design.stages))
-        for lo in range(0, k, _CHUNK):
-            sl = slice(lo, min(lo + _CHUNK, k))
-            vals = np.concatenate([wy[:, sl], wx[:, sl]], axis=1)
-            cells = cell_sums(design, vals, dom.code, D)
-            p = [q[:, sl] for q in pres] if pres is not None else None
-            var[:, sl] = ratio_variance(design, cells, ratio[:, sl], denom[:, sl], sl.stop - lo, p)
-    if want_vcov and design.replicates is None:
-        # the full covariance (for contrasts) needs the influence values of every estimate
-        cols = [(d, j) for d in range(D) for j in range(k)]
-        vcov = linearized_vcov(design, _influence(wy, wx, code, inside, ratio, denom, cols))
-    return {"estimate": est, "var": var, "n": nobs, "wsum": W, "s2": s2, "vcov": vcov}
+    if row_level or want_vcov:
+        est = out["estimate"]
+        y = y_all if y_all is not None else _columns(design, names, statistic, 0, k, complete)
+        xm = None if dens is None else _columns(design, dens, statistic, 0, k, complete)
+        inside = dom.code >= 0
+        code = np.where(inside, dom.code, 0)
+        miss = np.isnan(y) if xm is None else np.isnan(y) | np.isnan(xm)
+        msk = ~miss & inside[:, None]
+        wm = np.where(msk, w[:, None], 0.0)
+        wy = np.where(msk, y, 0.0) * wm
+        wx = wm if xm is None else np.where(msk, xm, 0.0) * wm
+        if kind == "total":
+            ratio, denom = np.zeros_like(est), np.ones_like(est)
+        else:
+            ratio, denom = est, _by_sum(code, inside, wx, D)
+        if design.replicates is not None:
+            out["var"], reps = _replicate_linear(design, y, xm, msk, dom, kind, est)
+            if want_vcov:
+                vcov = replicate_vcov(design, est.ravel(), reps.reshape(D * k, -1))
+        else:
+            if design.calibrations:
+                out["var"] = _calibrated_linear(design, wy, wx, code, inside, ratio, denom, D)
+            if want_vcov:
+                # the full covariance (for contrasts) needs the influence values of every estimate
+                cols = [(d, j) for d in range(D) for j in range(k)]
+                vcov = linearized_vcov(design, _influence(wy, wx, code, inside, ratio, denom, cols))
+    out["vcov"] = vcov
+    out["df"] = _domain_degf(design, idx, base[:, 1] > 0)
+    return out
 
 
 def _influence(wy: np.ndarray, wx: np.ndarray, code: np.ndarray, inside: np.ndarray,
@@ -177,7 +277,7 @@ def _deff(kind: str, deff: Deff, res: dict[str, np.ndarray]) -> np.ndarray:
 def _table(statistic: str, names: Sequence[str], dom: Domains, res: dict[str, np.ndarray],
            deff: Deff, design: Design, extra: dict[str, Sequence] | None = None) -> pd.DataFrame:
     D, k = res["estimate"].shape
-    df = _domain_degf(design, dom)
+    df = res["df"]
     parts = {"variable": np.tile(np.asarray(names, dtype=object), D)}
     if extra:
         for key, vals in extra.items():
@@ -192,16 +292,6 @@ def _table(statistic: str, names: Sequence[str], dom: Domains, res: dict[str, np
         if deff else np.nan
     out["n"] = res["n"].ravel().astype(np.int64)
     return out
-
-
-def _prepare_na(y: np.ndarray, x: np.ndarray | None, na: NA) -> tuple[np.ndarray, np.ndarray | None]:
-    if na == "available":
-        return y, x
-    if na != "complete":
-        raise EstimationError(f"na={na!r} is not 'available' or 'complete'")
-    bad = np.isnan(y).any(axis=1) | (np.isnan(x).any(axis=1) if x is not None else False)
-    y = np.where(bad[:, None], np.nan, y)
-    return y, (np.where(bad[:, None], np.nan, x) if x is not None else None)
 
 
 def mean(design: Design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,
@@ -243,8 +333,7 @@ def mean(design: Design, variables: str | Sequence[str], by: str | Sequence[str]
     """
     names = as_list(variables)
     dom = domains(design, by, mask)
-    y, _ = _prepare_na(numeric_matrix(design, names, "mean"), None, na)
-    res = _linear(design, y, None, dom, "mean", vcov)
+    res = _linear(design, names, None, dom, "mean", statistic="mean", deff=bool(deff), want_vcov=vcov, na=na)
     return Estimate("mean", _table("mean", names, dom, res, deff, design), vcov=res["vcov"], ci=ci,
                     level=level, by=dom.by)
 
@@ -263,8 +352,7 @@ def total(design: Design, variables: str | Sequence[str], by: str | Sequence[str
     """
     names = as_list(variables)
     dom = domains(design, by, mask)
-    y, _ = _prepare_na(numeric_matrix(design, names, "total"), None, na)
-    res = _linear(design, y, None, dom, "total", vcov)
+    res = _linear(design, names, None, dom, "total", statistic="total", deff=bool(deff), want_vcov=vcov, na=na)
     return Estimate("total", _table("total", names, dom, res, deff, design), vcov=res["vcov"], ci=ci,
                     level=level, by=dom.by)
 
@@ -288,9 +376,7 @@ def ratio(design: Design, numerator: str | Sequence[str], denominator: str | Seq
         raise EstimationError(f"{len(num)} numerators but {len(den)} denominators",
                               hint="give one denominator, or one per numerator")
     dom = domains(design, by, mask)
-    y = numeric_matrix(design, num, "ratio")
-    x = numeric_matrix(design, den, "ratio")
-    res = _linear(design, y, x, dom, "ratio", vcov)
+    res = _linear(design, num, den, dom, "ratio", statistic="ratio", want_vcov=vcov)
     names = [f"{a}/{b}" for a, b in zip(num, den)]
     return Estimate("ratio", _table("ratio", names, dom, res, False, design), vcov=res["vcov"], ci=ci,
                     level=level, by=dom.by)
@@ -323,7 +409,8 @@ def proportion(design: Design, variable: str, by: str | Sequence[str] | None = N
     vals = s.to_numpy(dtype=object)
     y = np.column_stack([np.where(na, np.nan, (vals == lev).astype(float)) for lev in levels])
     dom = domains(design, by, mask)
-    res = _linear(design, y, None, dom, "mean", vcov)
+    res = _linear(design, [variable] * len(levels), None, dom, "mean", statistic="proportion",
+                  deff=bool(deff), want_vcov=vcov, y_all=y)
     table = _table("proportion", [variable] * len(levels), dom, res, deff, design,
                    extra={"level": levels})
     cols = ["variable", "level", *dom.by]

@@ -152,6 +152,7 @@ class Design:
     calibrations: tuple[Calibration, ...] = field(default=(), repr=False)
     replicates: ReplicateInfo | None = field(default=None, repr=False)
     history: tuple[str, ...] = field(default=(), repr=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     def __init__(
         self,
@@ -201,6 +202,7 @@ class Design:
         object.__setattr__(self, "calibrations", ())
         object.__setattr__(self, "replicates", None)
         object.__setattr__(self, "history", ())
+        object.__setattr__(self, "_cache", {})
 
     # -- construction of derived designs ------------------------------------------
 
@@ -352,6 +354,8 @@ class Design:
         new = object.__new__(Design)
         for f in dataclasses.fields(self):
             object.__setattr__(new, f.name, changes.get(f.name, getattr(self, f.name)))
+        # derived values depend on the weights: a changed design starts a fresh cache
+        object.__setattr__(new, "_cache", {})
         return new
 
     def __repr__(self) -> str:

@@ -18,85 +18,168 @@ stratum mean, later stages added with the product of the sampling fractions abov
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
 from survey.design import Design, Stage
 
-__all__ = ["CellSums", "cell_sums", "linearized_variance", "ratio_variance", "replicate_variance"]
+__all__ = [
+    "CellIndex",
+    "cell_index",
+    "linearized_variance",
+    "linearized_vcov",
+    "ratio_variance",
+    "replicate_variance",
+    "replicate_vcov",
+]
 
 
-@dataclass(frozen=True)
-class CellSums:
-    """Sums of weighted columns over (finest unit, domain) cells.
+@dataclass(frozen=True, eq=False)
+class CellIndex:
+    """Rows grouped into (finest unit, domain) cells, built once per estimate call.
 
-    ``cell_unit[s]`` is the stage-``s`` unit of each cell; ``cell_domain`` its domain.
+    ``rows`` is a sparse (cells x rows) 0/1 matrix, so ``rows @ values`` sums any
+    number of weighted columns within cells in one pass. Per stage, ``stage_cells``
+    maps each cell to its (stage unit, domain) cell and gives that cell's group and
+    domain, so variances at every stage follow from arrays over cells.
     """
 
-    sums: np.ndarray  # (C, m)
+    rows: sp.csr_matrix  # (C, n)
+    rows_w: sp.csr_matrix  # (C, n) with the design weights as values
+    row_cell: np.ndarray  # (n,) cell of each row; C (a discard bin) for rows in no domain
+    w: np.ndarray  # (n,) the design weights
     cell_domain: np.ndarray  # (C,)
     cell_unit: tuple[np.ndarray, ...]  # per stage, (C,)
+    stage_cells: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # (inv, group, domain)
     n_domains: int
+    _agg: dict = field(default_factory=dict, repr=False)
+
+    def aggregate(self, name: str, codes: np.ndarray, size: int, x: np.ndarray) -> np.ndarray:
+        """Sums of the rows of ``x`` by ``codes``, with the sparse aggregator cached
+        under ``name`` so that every chunk of variables reuses it."""
+        if x.shape[1] <= 2:
+            return _bincount2(codes, x, size)
+        agg = self._agg.get(name)
+        if agg is None:
+            agg = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))),
+                                shape=(size, len(codes)))
+            self._agg[name] = agg
+        return np.asarray(agg @ x)
+
+    @property
+    def n_cells(self) -> int:
+        return len(self.cell_domain)
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Sums of the columns of ``values`` (n x m) within cells, (C, m)."""
+        return np.asarray(self.rows @ values)
+
+    def wsum(self, values: np.ndarray) -> np.ndarray:
+        """Weighted sums ``sum w * value`` of the columns of ``values`` within cells."""
+        return np.asarray(self.rows_w @ values)
+
+    def wsum_column(self, y: np.ndarray) -> np.ndarray:
+        """``sum w y`` within cells for one column: a sequential scatter (bincount)."""
+        C = len(self.cell_domain)
+        return np.bincount(self.row_cell, weights=self.w * y, minlength=C + 1)[:C]
+
+    def by_domain(self, cell_values: np.ndarray) -> np.ndarray:
+        """Sums of cell values (C, m) within domains, (D, m)."""
+        if self.n_domains == 1:
+            return cell_values.sum(axis=0, keepdims=True)
+        return self.aggregate("domain", self.cell_domain, self.n_domains, cell_values)
 
 
-def cell_sums(design: Design, values: np.ndarray, domain: np.ndarray, n_domains: int,
-              stages: int | None = None) -> CellSums:
-    """Sum the rows of ``values`` (n x m) within (finest unit, domain) cells.
+def _dense_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of integer keys in [0, size) (-1 = none): (codes, sorted unique keys).
 
-    ``domain`` holds a code in ``0..n_domains-1`` per row, or -1 for rows outside
-    every domain (they are left out).
+    A counting pass when the key space is small, a sort otherwise.
     """
-    st = design.stages[: stages or len(design.stages)]
-    finest = st[-1].unit
-    keep = domain >= 0
-    key = finest.astype(np.int64) * n_domains + domain
-    key = np.where(keep, key, -1)
-    uniq, inv = np.unique(key, return_inverse=True)
+    keep = key >= 0
+    if size <= 4 * len(key) + 1024:
+        seen = np.zeros(size + 1, dtype=bool)
+        seen[np.where(keep, key, size)] = True
+        seen[size] = False
+        uniq = np.flatnonzero(seen)
+        lookup = np.full(size + 1, -1, dtype=np.int64)
+        lookup[uniq] = np.arange(len(uniq))
+        return lookup[np.where(keep, key, size)], uniq
+    uniq, inv = np.unique(np.where(keep, key, -1), return_inverse=True)
     if len(uniq) and uniq[0] == -1:
-        inv = inv - 1
-        uniq = uniq[1:]
-    rows = np.flatnonzero(keep)
+        return inv - 1, uniq[1:]
+    return inv, uniq
+
+
+def cell_index(design: Design, domain: np.ndarray, n_domains: int) -> CellIndex:
+    """Index the rows of ``design`` by (finest unit, domain); ``domain`` -1 = no domain.
+
+    The index of the whole sample (one domain, every row) is cached on the design.
+    """
+    whole = n_domains == 1 and bool((domain == 0).all())
+    if whole and design._cache.get("cell_index") is not None:
+        return design._cache["cell_index"]
+    idx = _cell_index(design, domain, n_domains)
+    if whole:
+        design._cache["cell_index"] = idx
+    return idx
+
+
+def _cell_index(design: Design, domain: np.ndarray, n_domains: int) -> CellIndex:
+    st = design.stages
+    D = n_domains
+    finest = st[-1]
+    key = np.where(domain >= 0, finest.unit * D + domain, -1)
+    inv, uniq = _dense_codes(key, finest.n_unit_total * D)
+    rows = np.flatnonzero(inv >= 0)
     C = len(uniq)
     ind = sp.csr_matrix((np.ones(len(rows)), (inv[rows], rows)), shape=(C, len(domain)))
-    sums = np.asarray(ind @ values) if values.size else np.zeros((C, values.shape[1]))
-    first = np.full(C, -1, dtype=np.int64)
-    first[inv[rows][::-1]] = rows[::-1]
-    cell_unit = tuple(s.unit[first] for s in st)
-    return CellSums(sums=sums, cell_domain=(uniq % n_domains).astype(np.int64),
-                    cell_unit=cell_unit, n_domains=n_domains)
+    ind_w = sp.csr_matrix((design.w[rows], (inv[rows], rows)), shape=(C, len(domain)))
+    cell_domain = (uniq % D).astype(np.int64)
+    cell_finest = uniq // D
+    # each finest unit lies in one unit per stage: map through a unit-level lookup
+    first_row = np.full(finest.n_unit_total, 0, dtype=np.int64)
+    first_row[finest.unit[::-1]] = np.arange(len(domain) - 1, -1, -1)
+    cell_unit = tuple(s.unit[first_row[cell_finest]] for s in st)
+    stage_cells = []
+    for s, u in zip(st, cell_unit):
+        sinv, suniq = _dense_codes(u * D + cell_domain, s.n_unit_total * D)
+        stage_cells.append((sinv, s.unit_group[suniq // D], suniq % D))
+    return CellIndex(rows=ind, rows_w=ind_w, row_cell=np.where(inv >= 0, inv, C), w=design.w,
+                     cell_domain=cell_domain, cell_unit=cell_unit,
+                     stage_cells=tuple(stage_cells), n_domains=D)
 
 
-def _stage_term(st: Stage, t: np.ndarray, cell_unit: np.ndarray, cell_domain: np.ndarray,
-                n_domains: int, lonely: str, present: np.ndarray | None) -> np.ndarray:
+def _stage_term(st: Stage, t: np.ndarray, idx: CellIndex, s: int, lonely: str,
+                present: np.ndarray | None) -> np.ndarray:
     """Variance contribution of one stage, per (domain, column): returns (D, k).
 
-    ``t`` holds linearised totals per cell (C x k). Units without a cell in a domain
-    have total zero there, which is how R pads PSUs absent from a subset.
+    ``t`` holds linearised totals per finest cell (C x k). Units without a cell in a
+    domain have total zero there, which is how R pads PSUs absent from a subset.
     """
-    D = n_domains
+    D = idx.n_domains
     k = t.shape[1]
     G = st.n_groups
-    # aggregate finer cells up to this stage's units
-    ukey = cell_unit * D + cell_domain
-    uu, uinv = np.unique(ukey, return_inverse=True)
-    tu = np.zeros((len(uu), k))
-    np.add.at(tu, uinv, t) if len(uu) < len(ukey) else tu.__setitem__(uinv, t)
-    u_unit = uu // D
-    u_dom = uu % D
-    u_group = st.unit_group[u_unit]
+    inv, u_group, u_dom = idx.stage_cells[s]
+    if len(u_group) < len(inv):
+        tu = idx.aggregate(f"unit{s}", inv, len(u_group), t)
+    elif (inv[1:] > inv[:-1]).all():
+        tu = t  # cells are already this stage's units, in order
+    else:
+        tu = t[np.argsort(inv)]
     gd = u_group * D + u_dom  # (group, domain) code of each unit-cell
     n_g = st.n_units
     f = st.fpc_factor
     lonely_g = n_g == 1
     adjust_g = lonely_g & (lonely == "adjust")
     # group sums and means over all n_g units (absent units count as zeros)
-    gsum = _bincount2(gd, tu, G * D)  # (G*D, k)
+    gsum = idx.aggregate(f"group{s}", gd, G * D, tu)  # (G*D, k)
     gmean = gsum / np.repeat(n_g, D)[:, None]
     gmean[np.repeat(adjust_g, D)] = 0.0  # R does not centre a lonely PSU under "adjust"
     dev = tu - gmean[gd]
-    ss = _bincount2(gd, dev * dev, G * D)
+    dev *= dev
+    ss = idx.aggregate(f"group{s}", gd, G * D, dev)
     n_cells = np.bincount(gd, minlength=G * D).astype(float)
     absent = np.repeat(n_g, D) - n_cells
     ss += absent[:, None] * gmean * gmean
@@ -125,10 +208,15 @@ def _stage_term(st: Stage, t: np.ndarray, cell_unit: np.ndarray, cell_domain: np
 
 
 def _bincount2(codes: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
-    out = np.empty((size, x.shape[1]))
-    for j in range(x.shape[1]):  # per column, not per row: bincount is the fast path
-        out[:, j] = np.bincount(codes, weights=x[:, j], minlength=size)
-    return out
+    """Sums of the rows of ``x`` (m, k) by integer code, (size, k)."""
+    k = x.shape[1]
+    if k <= 2:
+        out = np.empty((size, k))
+        for j in range(k):
+            out[:, j] = np.bincount(codes, weights=x[:, j], minlength=size)
+        return out
+    agg = sp.csr_matrix((np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(size, len(codes)))
+    return np.asarray(agg @ x)
 
 
 def _bincount3(codes: np.ndarray, x: np.ndarray, size: int) -> np.ndarray:
@@ -148,27 +236,24 @@ def _active_stages(design: Design) -> list[Stage]:
     return out
 
 
-def ratio_variance(design: Design, cells: CellSums, ratio: np.ndarray, denom: np.ndarray,
-                   n_vars: int, present: np.ndarray | None = None) -> np.ndarray:
+def ratio_variance(design: Design, idx: CellIndex, A: np.ndarray, B: np.ndarray, ratio: np.ndarray,
+                   denom: np.ndarray, present: list[np.ndarray] | None = None) -> np.ndarray:
     """Variances of ratios ``R[d, j] = Y[d, j] / X[d, j]`` from cell sums, (D, k).
 
-    ``cells.sums`` holds ``[w y_1..w y_k, w x_1..w x_k]`` (k = ``n_vars``) with missing
-    rows already zeroed. ``present`` (G1*D x k, per stage) marks strata with rows in
-    the domain, needed only for ``lonely_psu="average"``.
+    ``A`` and ``B`` are the cell sums (C x k) of ``w y`` and ``w x`` (missing rows
+    zeroed). Totals are ``ratio = 0, denom = 1``. ``present`` (per stage, G*D x k)
+    marks strata with rows in the domain, needed only for ``lonely_psu="average"``.
     """
-    k = n_vars
-    A = cells.sums[:, :k]
-    B = cells.sums[:, k:2 * k]
-    d = cells.cell_domain
+    d = idx.cell_domain
     t = (A - ratio[d] * B) / denom[d]
-    out = np.zeros((cells.n_domains, k))
+    out = np.zeros((idx.n_domains, A.shape[1]))
     for s, st in enumerate(_active_stages(design)):
         pres = present[s] if present is not None else None
-        out += _stage_term(st, t, cells.cell_unit[s], d, cells.n_domains, design.lonely_psu, pres)
+        out += _stage_term(st, t, idx, s, design.lonely_psu, pres)
     return out
 
 
-def linearized_variance(design: Design, z: np.ndarray, present: np.ndarray | None = None,
+def linearized_variance(design: Design, z: np.ndarray, present: list[np.ndarray] | None = None,
                         calibrate: bool = True) -> np.ndarray:
     """Variance of the totals of the columns of ``z`` (n x k weighted influence values).
 
@@ -181,13 +266,12 @@ def linearized_variance(design: Design, z: np.ndarray, present: np.ndarray | Non
     if calibrate:
         for cal in design.calibrations:
             z = np.asarray(cal.residualize(z), dtype=float)
-    dom = np.zeros(design.n, dtype=np.int64)
-    cells = cell_sums(design, z, dom, 1)
+    idx = cell_index(design, np.zeros(design.n, dtype=np.int64), 1)
+    t = idx.sum(z)
     out = np.zeros(z.shape[1])
     for s, st in enumerate(_active_stages(design)):
         pres = present[s] if present is not None else None
-        out += _stage_term(st, cells.sums, cells.cell_unit[s], cells.cell_domain, 1,
-                           design.lonely_psu, pres)[0]
+        out += _stage_term(st, t, idx, s, design.lonely_psu, pres)[0]
     return out
 
 
