@@ -14,7 +14,6 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy import stats
 
 from analysis._prep import Domains, as_list, check_column, domains, numeric_column, numeric_matrix
 from survey.design import Design
@@ -417,6 +416,8 @@ def proportion(design: Design, variable: str, by: str | Sequence[str] | None = N
     table = table[cols + [c for c in table.columns if c not in cols]]
     method = "logit" if ci == "logit" else ci
     if ci == "logit":
+        from scipy import stats
+
         p, se, df = table["estimate"].to_numpy(), table["se"].to_numpy(), table["df"].to_numpy()
         q = stats.t.ppf(0.5 + level / 2, np.where(df > 0, df, np.nan))
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -7,7 +7,6 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 __all__ = ["Estimate"]
 
@@ -68,6 +67,8 @@ class Estimate:
         ci = self.ci if ci is None else ci
         if ci in ("logit", "woodruff") and level == self.level and "ci_low" in self.table:
             return self.table[["ci_low", "ci_high"]].to_numpy(dtype=float)
+        from scipy import stats  # imported when needed: it is slow to load
+
         est, se = self.estimate, self.se
         if ci == "t":
             df = self.table["df"].to_numpy(dtype=float)
