@@ -125,15 +125,15 @@ class _Model:
                     key = (v.column, c)
                     if key not in coded:
                         levs = self.levels[v.column]
-                        vals = s.to_numpy(dtype=object)
-                        unknown = ~s.isna().to_numpy() & ~pd.Series(vals).isin(levs).to_numpy()
+                        codes = pd.Index(levs).get_indexer(s)
+                        unknown = (codes < 0) & s.notna().to_numpy()
                         if unknown.any():
                             raise EstimationError(
-                                f"value {vals[np.flatnonzero(unknown)[0]]!r} is not a level seen "
-                                "when the model was fitted", column=v.column,
+                                f"value {s.iloc[int(np.flatnonzero(unknown)[0])]!r} is not a level "
+                                "seen when the model was fitted", column=v.column,
                                 hint=f"levels are {levs}")
-                        use = levs[1:] if c else levs
-                        coded[key] = np.column_stack([vals == lev for lev in use]).astype(float)
+                        first = 1 if c else 0
+                        coded[key] = (codes[:, None] == np.arange(first, len(levs))).astype(float)
                     blocks.append(coded[key])
                 else:
                     blocks.append(s.to_numpy(dtype=float, na_value=np.nan)[:, None])
@@ -412,7 +412,7 @@ def glm_fit(design: Design, formula: str, family: Family = "gaussian", *,
     influence = (X * (resid * wt)[:, None]) @ ainv
     if rep is None:
         vcov = linearized_vcov(design, influence)
-        df_res = design.degf(inset & ok) + 1 - p
+        df_res = _degf(design, inset & ok) + 1 - p
     else:
         vcov = _replicate_vcov(design, X, y0, ok & inset, fam, beta)
         df_res = design.degf(inset if mask is not None else None) + 1 - p
@@ -420,6 +420,15 @@ def glm_fit(design: Design, formula: str, family: Family = "gaussian", *,
                   influence=influence, fitted=np.where(ok, mu, np.nan),
                   linear_predictor=np.where(ok, eta, np.nan), df_residual=int(df_res),
                   n=int((ok & (w != 0)).sum()), response=resp.label, model=model, fam=fam)
+
+
+def _degf(design: Design, mask: np.ndarray) -> int:
+    """R's ``degf`` of the subset design: PSUs minus strata with nonzero weight in mask
+    (``Design.degf`` with O(n) bincounts in place of hashing)."""
+    st = design.stages[0]
+    sel = mask & (design.w != 0)
+    return int(np.count_nonzero(np.bincount(st.unit[sel], minlength=st.n_unit_total))
+               - np.count_nonzero(np.bincount(st.group[sel], minlength=st.n_groups)))
 
 
 def _replicate_vcov(design: Design, X: np.ndarray, y: np.ndarray, rows: np.ndarray,

@@ -226,11 +226,13 @@ def quantile(design: Design, variables: str | Sequence[str], probs: float | Sequ
         x = X[:, j]
         ok = ~np.isnan(x)
         code = np.where(ok, dom.code, -1)
-        est, nobs, df = _estimates(design, x, w, code, D, p, rule)
+        parts = _by_domain(x, w, code, D)
+        est, nobs = _estimates(parts, p, rule)
+        df = _degf(design, code, D)
         pm, var = _cdf_at(design, x, w, code, est)
         q = stats.t.ppf(1 - alpha / 2, np.where(df > 0, df, np.nan))[:, None]
         lo_p, hi_p = _cdf_interval(pm, np.sqrt(np.maximum(var, 0.0)), q, interval)
-        lo, hi = _invert(x, w, code, D, lo_p, hi_p, rule)
+        lo, hi = _invert(parts, lo_p, hi_p, rule)
         table = pd.DataFrame({"variable": np.full(D * K, name, dtype=object)})
         for c in dom.by:
             table[c] = np.repeat(dom.keys[c].to_numpy(), K)
@@ -252,29 +254,38 @@ def quantile(design: Design, variables: str | Sequence[str], probs: float | Sequ
     return Estimate("quantile", table, ci="woodruff", level=level, by=dom.by)
 
 
-def _by_domain(x: np.ndarray, w: np.ndarray, code: np.ndarray, D: int):
+def _by_domain(x: np.ndarray, w: np.ndarray, code: np.ndarray, D: int) -> list:
     """Per domain, the (sorted x, w) of its rows with nonzero weight."""
     rows = np.flatnonzero((code >= 0) & (w != 0))
     o = rows[np.argsort(x[rows], kind="stable")]  # ties keep row order, as R's order()
-    c = code[o]
+    c = code[o].astype(np.int16 if D < 2**15 else np.int64)  # small ints: radix sort
     o = o[np.argsort(c, kind="stable")]
     bounds = np.searchsorted(code[o], np.arange(D + 1))
-    for d in range(D):
-        s = o[bounds[d]: bounds[d + 1]]
-        yield d, x[s], w[s]
+    return [(x[o[bounds[d]: bounds[d + 1]]], w[o[bounds[d]: bounds[d + 1]]]) for d in range(D)]
 
 
-def _estimates(design: Design, x: np.ndarray, w: np.ndarray, code: np.ndarray, D: int,
-               p: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    est = np.full((D, len(p)), np.nan)
-    nobs = np.zeros(D)
-    df = np.zeros(D)
-    for d, xs, ws in _by_domain(x, w, code, D):
+def _degf(design: Design, code: np.ndarray, D: int) -> np.ndarray:
+    """``degf`` of each domain's subset design (PSUs minus strata with weight there)."""
+    if design.replicates is not None:
+        return np.array([design.degf(code == d) for d in range(D)], dtype=float)
+    st = design.stages[0]
+    out = np.empty(D)
+    inset = design.w != 0
+    for d in range(D):  # bincounts, not np.unique: O(n) per domain
+        sel = inset & (code == d)
+        out[d] = (np.count_nonzero(np.bincount(st.unit[sel], minlength=st.n_unit_total))
+                  - np.count_nonzero(np.bincount(st.group[sel], minlength=st.n_groups)))
+    return out
+
+
+def _estimates(parts: list, p: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
+    est = np.full((len(parts), len(p)), np.nan)
+    nobs = np.zeros(len(parts))
+    for d, (xs, ws) in enumerate(parts):
         nobs[d] = len(xs)
         if len(xs):
             est[d] = weighted_quantile(xs, ws, p, rule, presorted=True)
-        df[d] = design.degf(code == d)
-    return est, nobs, df
+    return est, nobs
 
 
 def _cdf_at(design: Design, x: np.ndarray, w: np.ndarray, code: np.ndarray,
@@ -330,12 +341,12 @@ def _cdf_interval(pm: np.ndarray, se: np.ndarray, q: np.ndarray,
         return np.sin(a - h) ** 2, np.sin(a + h) ** 2
 
 
-def _invert(x: np.ndarray, w: np.ndarray, code: np.ndarray, D: int, lo_p: np.ndarray,
-            hi_p: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray]:
+def _invert(parts: list, lo_p: np.ndarray, hi_p: np.ndarray,
+            rule: str) -> tuple[np.ndarray, np.ndarray]:
     """Apply the rule at the CDF interval ends; ends outside [0, 1] are NaN (as R)."""
     lo = np.full(lo_p.shape, np.nan)
     hi = np.full(hi_p.shape, np.nan)
-    for d, xs, ws in _by_domain(x, w, code, D):
+    for d, (xs, ws) in enumerate(parts):
         if not len(xs):
             continue
         a, b = lo_p[d], hi_p[d]
