@@ -15,6 +15,7 @@ import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from importlib import import_module
 from pathlib import Path
 from types import MappingProxyType
 
@@ -179,22 +180,21 @@ def import_raw(
     )
 
 
-def _readers() -> dict[str, Callable[[Path, Form], RawData]]:
-    from .formats import odk_central
+_READERS = {
+    "odk_central_zip": ("odk_central", "read_odk_central_zip"),
+    "kobo_xlsx": ("kobo", "read_kobo_xlsx"),
+    "kobo_json": ("kobo", "read_kobo_json"),
+    "surveycto_csv": ("surveycto", "read_surveycto"),
+    "odk_xml": ("odk_xml", "read_odk_xml"),
+    "odata_json": ("odata", "read_odata_json"),
+}
 
-    out = {"odk_central_zip": odk_central.read_odk_central_zip}
-    try:
-        from .formats import kobo, odata, odk_xml, surveycto
-    except ImportError:  # pragma: no cover - formats added one at a time
-        return out
-    out.update({
-        "kobo_xlsx": kobo.read_kobo_xlsx,
-        "kobo_json": kobo.read_kobo_json,
-        "surveycto_csv": surveycto.read_surveycto,
-        "odk_xml": odk_xml.read_odk_xml,
-        "odata_json": odata.read_odata_json,
-    })  # fmt: skip
-    return out
+
+def _reader(fmt: str) -> Callable[[Path, Form], RawData]:
+    if fmt not in _READERS:
+        raise InstrumentError(f"unknown format {fmt!r}", hint=f"one of {', '.join(_READERS)}")
+    module, func = _READERS[fmt]
+    return getattr(import_module(f"instruments.formats.{module}"), func)
 
 
 #: formats ``read_export`` accepts, with what identifies each.
@@ -298,11 +298,9 @@ def read_export(
     """
     path = Path(path)
     fmt = format or detect_format(path)
-    readers = _readers()
-    if fmt not in readers:
-        raise InstrumentError(f"unknown format {fmt!r}", hint=f"one of {', '.join(readers)}")
+    reader = _reader(fmt)
     forms = [form] if isinstance(form, Form) else list(form)
     merged, _ = merge_versions(forms)
-    raw = readers[fmt](path, merged)
+    raw = reader(path, merged)
     return import_raw(raw, forms, today=today, exclude_rejected=exclude_rejected,
                       source=path.name, sha256=_sha256(path))

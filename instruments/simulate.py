@@ -225,6 +225,7 @@ def simulate_submissions(
     conflicts: int = 0,
     rejected: int = 0,
     bad_values: int = 0,
+    orphans: int = 0,
     today: date = date(2026, 3, 15),
 ) -> RawData:
     """Answer ``form`` for every household of ``sample``.
@@ -252,8 +253,10 @@ def simulate_submissions(
     rejected
         Number of submissions marked ``rejected`` in review.
     bad_values
-        Number of each kind of bad value: text in an integer field, an unknown choice,
-        an orphan repeat row, a repeat row without a key.
+        Number of each kind of bad value: text in an integer field, an unknown choice.
+    orphans
+        Number of repeat rows whose parent is not in the export, and of repeat rows
+        without a key (possible in CSV exports only).
     today
         The interview period ends on this date (``today()`` in constraints).
 
@@ -306,7 +309,7 @@ def simulate_submissions(
         scope.set(f.table, f.column, np.where(mask, values, "").astype(object))
     out = {t: scope.tables[t].reindex(columns=raw_columns(form, t)) for t in form.tables}
     out = _inject(form, out, rng, edits=edits, duplicates=duplicates, conflicts=conflicts,
-                  rejected=rejected, bad_values=bad_values)
+                  rejected=rejected, bad_values=bad_values, orphans=orphans)
     return RawData(form_id=form.form_id, tables=out, format="simulated")
 
 
@@ -400,7 +403,7 @@ def _completed(form, tables) -> pd.DataFrame:
 
 
 def _inject(form: Form, tables: dict[str, pd.DataFrame], rng, *, edits, duplicates, conflicts,
-            rejected, bad_values) -> dict[str, pd.DataFrame]:
+            rejected, bad_values, orphans) -> dict[str, pd.DataFrame]:
     root = form.form_id
     done = _completed(form, tables)
     take = edits + duplicates + conflicts + rejected
@@ -434,6 +437,8 @@ def _inject(form: Form, tables: dict[str, pd.DataFrame], rng, *, edits, duplicat
         out[root] = out[root].assign(review_state=out[root]["review_state"].mask(hit, "rejected"))
     if bad_values:
         out = _bad_values(form, out, rng, bad_values)
+    if orphans:
+        out = _orphans(form, out, rng, orphans)
     return out
 
 
@@ -450,6 +455,11 @@ def _bad_values(form, out, rng, k) -> dict[str, pd.DataFrame]:
     if sel:
         r.loc[r.index[rows[k:]], sel[0]] = "marble"
     out[root] = r
+    return out
+
+
+def _orphans(form, out, rng, k) -> dict[str, pd.DataFrame]:
+    root = form.form_id
     for t in form.children(root):
         df = out[t]
         if len(df) < 2 * k:

@@ -131,3 +131,24 @@ def split_multi(s: pd.Series, choices) -> dict[str, pd.Series]:
 
 GEO = GEO_PARTS
 RAW_META = META
+
+
+def parent_rows(parent: pd.DataFrame, child: pd.DataFrame) -> np.ndarray:
+    """Row position in ``parent`` of each child row (-1 when the parent is absent).
+
+    When a parent key occurs several times (a resubmission), the k-th copy of a
+    child row goes to the k-th copy of its parent, as the formats without repeat keys
+    (Kobo, OData, XML) store them nested inside each copy.
+    """
+    pkeys = parent["key"].astype("string").reset_index(drop=True)
+    copies = pkeys.groupby(pkeys, sort=False).cumcount()
+    lookup = pd.Series(np.arange(len(parent)),
+                       index=pd.MultiIndex.from_arrays([pkeys.fillna(""), copies]))
+    ck = child.reset_index(drop=True)
+    occ = ck.groupby(["parent_key", "key"], sort=False, dropna=False).cumcount()
+    first = pd.MultiIndex.from_arrays([ck["parent_key"].astype("string").fillna(""), occ])
+    pos = lookup.reindex(first).to_numpy(dtype=float)
+    again = pd.MultiIndex.from_arrays([ck["parent_key"].astype("string").fillna(""),
+                                       np.zeros(len(ck), dtype=int)])
+    pos = np.where(np.isnan(pos), lookup.reindex(again).to_numpy(dtype=float), pos)
+    return np.where(np.isnan(pos), -1, pos).astype(np.int64)

@@ -41,4 +41,12 @@ def clean_raw(household, sample):
 @pytest.fixture(scope="session")
 def messy_raw(household, sample):
     return simulate_submissions(household, sample, np.random.default_rng(8), today=TODAY,
-                                edits=3, duplicates=2, conflicts=2, rejected=2, bad_values=2)
+                                edits=3, duplicates=2, conflicts=2, rejected=2, bad_values=2,
+                                orphans=2)
+
+
+@pytest.fixture(scope="session")
+def nested_messy(household, sample):
+    """Messy data every format can hold (no orphan or key-less rows: CSV-only faults)."""
+    return simulate_submissions(household, sample, np.random.default_rng(9), today=TODAY,
+                                edits=2, duplicates=2, conflicts=1, bad_values=1)
