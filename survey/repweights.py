@@ -76,10 +76,15 @@ def _appearance_order(codes: np.ndarray) -> np.ndarray:
 
 def _finish(design: Design, method: str, F: np.ndarray, unit: np.ndarray, scale: float,
             rscales: np.ndarray, mse: bool, rho: float | None = None) -> Design:
-    W = design.w[:, None] * F[unit]
+    W = F[unit]
+    W *= design.w[:, None]
     R = W.shape[1]
+    # R's degf: rank of the replicate weights minus 1; rank(W) = rank(F) because
+    # diag(w) times the row-to-PSU indicator has full column rank (w > 0)
+    rank = int(np.linalg.matrix_rank(F)) if (design.w > 0).all() else None
     info = ReplicateInfo(method=method, weights=W, scale=float(scale), rscales=np.asarray(rscales, float),
-                         mse=mse, columns=tuple(f"repw_{i + 1}" for i in range(R)), rho=rho)
+                         mse=mse, columns=tuple(f"repw_{i + 1}" for i in range(R)), rho=rho,
+                         degf_value=None if rank is None else rank - 1)
     return design._evolve(replicates=info)
 
 

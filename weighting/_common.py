@@ -86,7 +86,8 @@ def cell_codes(data: pd.DataFrame, columns: Sequence[str], active: np.ndarray | 
                                  row=i + 1, hint=f"every unit in the step needs its {what}; "
                                                  "recode missing values to a category")
     if len(cols) == 1:
-        codes, uniq = pd.factorize(data[cols[0]].where(act), sort=True)
+        col = data[cols[0]] if act.all() else data[cols[0]].where(act)
+        codes, uniq = pd.factorize(col, sort=True)
         keys = pd.DataFrame({cols[0]: uniq})
     else:
         sub = data[cols].loc[act]
@@ -108,9 +109,12 @@ def cell_label(keys: pd.DataFrame, c: int) -> str:
 
 def group_sums(codes: np.ndarray, values: np.ndarray, size: int) -> np.ndarray:
     """Sums of ``values`` (n,) or (n, R) within codes 0..size-1 (rows with -1 left out)."""
-    keep = codes >= 0
     if values.ndim == 1:
+        if codes.min(initial=0) >= 0:  # fast path: no row left out, no masked copies
+            return np.bincount(codes, weights=values, minlength=size)
+        keep = codes >= 0
         return np.bincount(codes[keep], weights=values[keep], minlength=size)
+    keep = codes >= 0
     import scipy.sparse as sp
 
     rows = np.flatnonzero(keep)

@@ -169,21 +169,17 @@ def _rake_arrays(w: np.ndarray, cells: list[tuple[np.ndarray, np.ndarray, int]],
     worst, j = np.inf, 0
     for it in range(1, max_iter + 1):
         after = []
-        for codes, tot, k in cells:
-            s = group_sums(codes, w, k)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                f = tot / s if w.ndim == 1 else tot[:, None] / s
-            w = _scale(w, codes, f)
-            after.append(w)
         worst, j = 0.0, 0
         for i, (codes, tot, k) in enumerate(cells):
             s = group_sums(codes, w, k)
-            t = tot if w.ndim == 1 else tot[:, None]
             with np.errstate(divide="ignore", invalid="ignore"):
-                err = np.abs(s - t) / np.maximum(t, 1e-300)
-            e = float(np.max(err)) if err.size else 0.0
+                f = tot / s if w.ndim == 1 else tot[:, None] / s
+                # relative distance of the margin from its totals before this step
+                e = float(np.max(np.abs(1 / f - 1))) if f.size else 0.0
             if not e <= worst:  # NaN counts as worst
                 worst, j = e, i
+            w = _scale(w, codes, f)
+            after.append(w)
         if not np.isfinite(worst):
             raise WeightingError(f"raking failed at margin {names[j]!r}: a category lost all its weight",
                                  hint="collapse small categories")
@@ -197,6 +193,8 @@ def _rake_arrays(w: np.ndarray, cells: list[tuple[np.ndarray, np.ndarray, int]],
 
 
 def _scale(w: np.ndarray, codes: np.ndarray, f: np.ndarray) -> np.ndarray:
+    if codes.min(initial=0) >= 0:
+        return w * f[codes]
     act = codes >= 0
     c = np.maximum(codes, 0)
     if w.ndim == 1:
@@ -250,10 +248,8 @@ def rake(design: Design, margins, *, tol: float = 1e-10, max_iter: int = 100,
     names = [m.name for m in ms]
     new_w, after, iters = _rake_arrays(w, cells, tol, max_iter, names)
     table = pd.concat(tables, ignore_index=True)
-    table["before"] = np.concatenate([np.bincount(c[c >= 0], weights=w[c >= 0], minlength=k)
-                                      for c, _, k in cells])
-    table["after"] = np.concatenate([np.bincount(c[c >= 0], weights=new_w[c >= 0], minlength=k)
-                                     for c, _, k in cells])
+    table["before"] = np.concatenate([group_sums(c, w, k) for c, _, k in cells])
+    table["after"] = np.concatenate([group_sums(c, new_w, k) for c, _, k in cells])
     cal = Raking(codes=tuple(c for c, _, _ in cells), n_cells=tuple(k for _, _, k in cells),
                  weights=tuple(after), margins=tuple(names), iterations=iters, table=table)
     rep = None

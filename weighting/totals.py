@@ -194,7 +194,9 @@ def match_margin(data: pd.DataFrame, margin: Margin, active: np.ndarray,
     out = np.where(codes >= 0, pos[np.maximum(codes, 0)], -1)
     totals = np.asarray(keep_tot, dtype=float)
     if sample_w is not None:
-        s = np.bincount(out[out >= 0], weights=sample_w[out >= 0], minlength=len(totals))
+        from weighting._common import group_sums
+
+        s = group_sums(out, sample_w, len(totals))
         zero = np.flatnonzero((s == 0) & (totals > 0))
         if len(zero):
             lev = keep_levels[int(zero[0])]
