@@ -99,6 +99,8 @@ class Scope:
 
     def position(self, table: str) -> np.ndarray:
         """1-based position of each row within its parent."""
+        if self.form.tables[table].parent is None:
+            raise KeyError(f"{table} is not a repeat")
         if table not in self._position:
             frame = self.tables[table]
             pos = split_key(frame["key"]) if len(frame) else pd.Series([], dtype="Int64")

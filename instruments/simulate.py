@@ -100,7 +100,10 @@ class _Proposer:
         rng = self.rng
         special = getattr(self, f"_{f.name}", None)
         if special is not None:
-            return special(f, n, scope)
+            try:
+                return special(f, n, scope)
+            except (Unevaluable, KeyError):  # same name in another form: answer generically
+                pass
         if f.type == "integer":
             lo, hi = _bounds(f.constraint, (0, 10))
             hi = min(hi, lo + 20) if "year" not in f.name else hi
@@ -164,7 +167,7 @@ class _Proposer:
         return _ints(np.clip(self.rng.poisson(4.0, n) + 1, 1, 30))
 
     def _age(self, f, n, scope):
-        pos = scope.position("members")
+        pos = scope.position(f.table)
         adult = self.rng.integers(18, 85, n)
         anyone = np.minimum(self.rng.exponential(25, n).astype(int), 100)
         return _ints(np.where(pos == 1, adult, anyone))
@@ -173,10 +176,10 @@ class _Proposer:
         others = np.array(["spouse", "child", "grandchild", "parent", "sibling",
                            "other_relative", "non_relative"], dtype=object)
         pick = others[self.rng.choice(7, n, p=[0.2, 0.5, 0.1, 0.08, 0.06, 0.04, 0.02])]
-        return np.where(scope.position("members") == 1, "head", pick).astype(object)
+        return np.where(scope.position(f.table) == 1, "head", pick).astype(object)
 
     def _edu_years(self, f, n, scope):
-        age = pd.to_numeric(pd.Series(scope.column("members", "age")), errors="coerce").to_numpy()
+        age = pd.to_numeric(pd.Series(scope.column(f.table, "age")), errors="coerce").to_numpy()
         cap = np.clip(np.nan_to_num(age) - 5, 0, 20)
         return _ints(np.floor(self.rng.random(n) * (cap + 1)))
 
@@ -184,7 +187,7 @@ class _Proposer:
         return np.where(self.rng.random(n) < 0.1, "yes", "no").astype(object)
 
     def _any_emigrant(self, f, n, scope):
-        grp = scope.column("household", "group")
+        grp = scope.column(f.table, "group")
         p = np.where(grp == "emigrant", 0.9, 0.15)
         return np.where(self.rng.random(n) < p, "yes", "no").astype(object)
 
@@ -192,7 +195,7 @@ class _Proposer:
         return _ints(np.clip(self.rng.poisson(0.6, n) + 1, 1, 20))
 
     def _rem_received(self, f, n, scope):
-        emi = scope.column("household", "any_emigrant")
+        emi = scope.column(f.table, "any_emigrant")
         p = np.where(emi == "yes", 0.6, 0.1)
         return np.where(self.rng.random(n) < p, "yes", "no").astype(object)
 
@@ -208,7 +211,7 @@ class _Proposer:
         return _ints(1 + np.floor(self.rng.random(n) * np.minimum(cap, 3)))
 
     def _spend_total_month(self, f, n, scope):
-        food = pd.to_numeric(pd.Series(scope.column("household", "spend_food_month")),
+        food = pd.to_numeric(pd.Series(scope.column(f.table, "spend_food_month")),
                              errors="coerce").fillna(0).to_numpy()
         x = food * self.rng.uniform(1.2, 3.0, n)
         return np.array([f"{v:.2f}" for v in x], dtype=object)

@@ -1,0 +1,184 @@
+"""``find_leaks``: search output files for secret strings (names, phones, coordinates).
+
+Every file is searched twice: its raw bytes as text, and its decoded content (cells of
+workbooks, values and labels of Stata/SPSS files, Parquet columns and metadata, the
+members of zip containers such as ``.xlsx``), so a value stored as a number, compressed
+or split across XML runs is still found.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["coordinate_strings", "find_leaks"]
+
+_PHONE = re.compile(r"^\+?[\d\s\-().]{7,}$")
+
+
+def coordinate_strings(lat: float, lon: float, decimals: Sequence[int] = (4, 5, 6)) -> list[str]:
+    """Ways a coordinate pair may be written: each number at several precisions, the
+    pair as ODK writes it (``"lat lon"``), with a comma, and in degrees-minutes-seconds.
+
+    Notes
+    -----
+    Four decimals are about 11 m: finer than any displacement worth the name, coarse
+    enough to catch a point rounded for display. Short strings risk false alarms in
+    large files; choose test coordinates with distinctive digits.
+    """
+    out: list[str] = []
+    for d in decimals:
+        a, b = f"{lat:.{d}f}", f"{lon:.{d}f}"
+        out += [a, b, f"{a} {b}", f"{a},{b}", f"{a}, {b}"]
+    out.append(_dms(lat, "NS") + " " + _dms(lon, "EW"))
+    return list(dict.fromkeys(out))
+
+
+def _dms(x: float, hemi: str) -> str:
+    h = hemi[0] if x >= 0 else hemi[1]
+    x = abs(x)
+    d = int(x)
+    m = int((x - d) * 60)
+    s = (x - d - m / 60) * 3600
+    return f"{d}°{m:02d}'{s:04.1f}\"{h}"
+
+
+def _patterns(secrets: Iterable[str]) -> list[tuple[str, re.Pattern]]:
+    out = []
+    for s in dict.fromkeys(str(x) for x in secrets if str(x).strip()):
+        if _PHONE.match(s) and sum(ch.isdigit() for ch in s) >= 7:
+            digits = [ch for ch in s if ch.isdigit()]
+            # the digits in order, allowing the separators people put in phone numbers
+            body = r"[ \-.()/]{0,2}".join(map(re.escape, digits))
+            out.append((s, re.compile(rf"(?<!\d){body}(?!\d)")))
+        else:
+            out.append((s, re.compile(re.escape(s), re.IGNORECASE)))
+    return out
+
+
+def _texts(path: Path) -> Iterator[tuple[str, str]]:
+    """(where, text) pieces of a file, raw and decoded."""
+    raw = path.read_bytes()
+    try:
+        yield "bytes", raw.decode("utf-8")
+    except UnicodeDecodeError:
+        yield "bytes", raw.decode("latin-1")
+    suffix = path.suffix.lower()
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for name in zf.namelist():
+                data = zf.read(name)
+                text = data.decode("utf-8", errors="replace")
+                yield f"member {name}", text
+                if name.endswith(".xml"):  # shared strings split across runs <t>..</t>
+                    yield f"member {name} (text)", re.sub(r"<[^>]+>", "", text)
+    if suffix in (".xlsx", ".xlsm"):
+        yield from _xlsx(path)
+    elif suffix in (".dta", ".sav", ".zsav", ".por"):
+        yield from _readstat(path, suffix)
+    elif suffix in (".parquet", ".pq"):
+        yield from _parquet(path)
+
+
+def _frame_text(df: pd.DataFrame) -> str:
+    parts = [" | ".join(map(str, df.columns))]
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_float_dtype(col):
+            vals = col.dropna().to_numpy(dtype=float)
+            parts += [repr(float(v)) for v in vals] + [f"{v:.6f}" for v in vals]
+        else:
+            parts += col.dropna().astype(str).tolist()
+    return "\n".join(parts)
+
+
+def _xlsx(path: Path) -> Iterator[tuple[str, str]]:
+    from openpyxl import load_workbook
+
+    wb = load_workbook(path, read_only=True, data_only=False)
+    try:
+        for ws in wb.worksheets:
+            cells = []
+            for row in ws.iter_rows(values_only=True):
+                for v in row:
+                    if v is None:
+                        continue
+                    cells.append(repr(v) if isinstance(v, float) else str(v))
+                    if isinstance(v, float):
+                        cells.append(f"{v:.6f}")
+            yield f"sheet {ws.title}", "\n".join(cells)
+        props = wb.properties
+        yield "workbook properties", " ".join(str(getattr(props, a, "")) for a in
+                                              ("title", "subject", "creator", "description",
+                                               "keywords", "lastModifiedBy"))
+    finally:
+        wb.close()
+
+
+def _readstat(path: Path, suffix: str) -> Iterator[tuple[str, str]]:
+    import pyreadstat
+
+    reader = {".dta": pyreadstat.read_dta, ".sav": pyreadstat.read_sav,
+              ".zsav": pyreadstat.read_sav, ".por": pyreadstat.read_por}[suffix]
+    df, meta = reader(str(path))
+    yield "values", _frame_text(df)
+    labels = [str(meta.file_label or ""), *map(str, meta.column_labels or [])]
+    for vl in (meta.value_labels or {}).values():
+        labels += [f"{k} {v}" for k, v in vl.items()]
+    yield "labels", "\n".join(labels)
+
+
+def _parquet(path: Path) -> Iterator[tuple[str, str]]:
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(path)
+    yield "values", _frame_text(pf.read().to_pandas())
+    meta = pf.schema_arrow.metadata or {}
+    yield "metadata", "\n".join(f"{k!r} {v!r}" for k, v in meta.items())
+
+
+def find_leaks(paths: str | Path | Iterable[str | Path], secrets: Iterable[str]) -> pd.DataFrame:
+    """Search files (and folders, recursively) for any of the secret strings.
+
+    Parameters
+    ----------
+    paths
+        Files or folders: CSV, XLSX, DTA, SAV, Parquet, HTML, logs, JSON, markdown,
+        zip... (any file is searched as text; the listed formats are also decoded).
+    secrets
+        Strings that must not appear: names (matched case-insensitively), phone
+        numbers (matched on their digits, whatever the separators), coordinates (see
+        :func:`coordinate_strings`).
+
+    Returns
+    -------
+    DataFrame
+        One row per (file, secret, where) found: ``path, secret, where, context``
+        (a few characters around the first hit). Empty when nothing leaked.
+
+    Notes
+    -----
+    Use it on everything a release writes (files, report, logs) before it leaves the
+    secure environment; its findings contain the secrets, so keep them there too.
+    """
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
+    pats = _patterns(secrets)
+    rows = []
+    for f in files:
+        for where, text in _texts(f):
+            for secret, pat in pats:
+                m = pat.search(text)
+                if m:
+                    a, b = max(0, m.start() - 20), min(len(text), m.end() + 20)
+                    rows.append({"path": str(f), "secret": secret, "where": where,
+                                 "context": text[a:b]})
+    out = pd.DataFrame(rows, columns=["path", "secret", "where", "context"])
+    return out.drop_duplicates(["path", "secret"]).reset_index(drop=True) if len(out) else out
