@@ -24,7 +24,7 @@ from .classify import Classification, classify
 from .gps import displace
 from .report import DisclosureReport, estimate_shift
 from .risk import local_suppression, measure_risk
-from .treat import TopCode, coarsen_dates, group_rare, pseudonymise, top_code
+from .treat import TopCode, band, coarsen_dates, group_rare, pseudonymise, top_code
 
 __all__ = ["PublicUse", "public_use"]
 
@@ -164,7 +164,10 @@ def _gps(root: pd.DataFrame, cls: Classification, table: str, mode: str, rng, ea
 def _default_top_codes(df, cls, table, form, age_top, quantile) -> dict[str, TopCode]:
     rules: dict[str, TopCode] = {}
     for c in df.columns:
-        role = cls.role(table, c)
+        try:
+            role = cls.role(table, c)
+        except KeyError:  # columns made here (displaced GPS)
+            continue
         if role not in ("key", "safe") or not pd.api.types.is_numeric_dtype(df[c]) \
                 or pd.api.types.is_bool_dtype(df[c]) or c in ("row_index",):
             continue
@@ -281,6 +284,7 @@ def public_use(
     gps_bounds: Mapping[str, float] | None = None,
     top_codes: Mapping[str, TopCode] | None = None,
     age_top: int = 80,
+    age_bands: int | None = 5,
     top_quantile: float = 0.99,
     rare_min: int = 10,
     rare_columns: Sequence[str] | None = None,
@@ -327,6 +331,10 @@ def public_use(
         integer key variables at their ``top_quantile``, and decimal fields (amounts;
         preloaded design values excepted) at their ``top_quantile`` replaced by the
         weighted mean above it.
+    age_bands
+        Width of the age groups key variables named like ``age`` are recoded to (each
+        value becomes the lower bound of its band: 25 means 25-29); None keeps single
+        years.
     rare_min
         Categories of ``rare_columns`` held by fewer records are merged into "other".
     rare_columns
@@ -420,6 +428,11 @@ def public_use(
             treated[t], cls, t, form, age_top, top_quantile)
         treated[t], done = top_code(treated[t], rules, None if w is None else w[t])
         tops.append(done.assign(table=t))
+        if age_bands:
+            ages = [c for c in keys[t] if _AGE.search(c)
+                    and pd.api.types.is_integer_dtype(treated[t][c])]
+            treated[t], done = band(treated[t], ages, age_bands)
+            recs.append(done.assign(table=t))
         cols = rare_columns if rare_columns is not None else [
             c for c in keys[t] if isinstance(treated[t][c].dtype, pd.CategoricalDtype)
             and len(treated[t][c].cat.categories) > 5]
@@ -461,7 +474,7 @@ def public_use(
         suppressed=pd.DataFrame(suppressed, columns=["table", "column", "cells"]),
         estimates=estimates,
         parameters={"k": k, "gps": gps, "age_top": age_top, "top_quantile": top_quantile,
-                    "rare_min": rare_min, "dates": dates, "weighted": w is not None,
+                    "age_bands": age_bands, "rare_min": rare_min, "dates": dates, "weighted": w is not None,
                     "keys": {t: list(v) for t, v in keys.items()}},
     )
     return PublicUse(tables=released, report=report, crosswalk=crosswalk, classification=cls)
