@@ -241,9 +241,23 @@ def _wls(X: np.ndarray, z: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.linalg.solve(R, np.einsum("knp,kn->kp", Q, z * w)[..., None])[..., 0]
 
 
+def _wls_pre(Xt: np.ndarray, T: np.ndarray, z: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """The same least squares through preconditioned normal equations: ``Xt = X T``
+    is near-orthonormal under weights close to the full sample's, so ``Xt' W Xt`` is
+    well conditioned and one batched GEMM replaces a QR per fit."""
+    W = w * w
+    A = np.matmul((Xt[None, :, :] * W[:, :, None]).transpose(0, 2, 1), Xt)
+    gamma = np.linalg.solve(A, ((W * z) @ Xt)[..., None])[..., 0]
+    return gamma @ T.T
+
+
 def _irls(X: np.ndarray, y: np.ndarray, pw: np.ndarray, fam: _Family,
-          start: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+          start: np.ndarray | None,
+          precond: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """R's ``glm.fit`` for a stack of prior-weight vectors ``pw`` (k, n).
+
+    ``precond`` (p x p), when given, switches the least-squares steps to
+    :func:`_wls_pre` with ``Xt = X precond`` (used for the replicate refits).
 
     Returns coefficients (k, p), the final eta (k, n) and the working weights of the
     last iteration (k, n), which R's ``summary`` and ``svyglm`` use.
@@ -259,6 +273,7 @@ def _irls(X: np.ndarray, y: np.ndarray, pw: np.ndarray, fam: _Family,
     devold = fam.deviance(y, mu, pw)
     wt = np.zeros((k, n))
     active = np.ones(k, dtype=bool)
+    Xt = X @ precond if precond is not None else None
     for _ in range(_MAXIT):
         a = np.flatnonzero(active)
         me = fam.mu_eta(eta[a])
@@ -266,7 +281,7 @@ def _irls(X: np.ndarray, y: np.ndarray, pw: np.ndarray, fam: _Family,
         with np.errstate(divide="ignore", invalid="ignore"):
             z = np.where(good, eta[a] + (y - mu[a]) / me, 0.0)
             w = np.where(good, np.sqrt(pw[a] * me * me / fam.variance(mu[a])), 0.0)
-        beta[a] = _wls(X, z, w)
+        beta[a] = _wls(X, z, w) if Xt is None else _wls_pre(Xt, precond, z, w)
         wt[a] = w * w
         eta[a] = beta[a] @ X.T
         mu[a] = fam.inverse(eta[a])
@@ -414,7 +429,7 @@ def glm_fit(design: Design, formula: str, family: Family = "gaussian", *,
         vcov = linearized_vcov(design, influence)
         df_res = _degf(design, inset & ok) + 1 - p
     else:
-        vcov = _replicate_vcov(design, X, y0, ok & inset, fam, beta)
+        vcov = _replicate_vcov(design, X, y0, ok & inset, fam, beta, wt)
         df_res = design.degf(inset if mask is not None else None) + 1 - p
     return GLMFit(formula=formula, family=family, terms=model.names, coef=beta, vcov=vcov,
                   influence=influence, fitted=np.where(ok, mu, np.nan),
@@ -432,19 +447,22 @@ def _degf(design: Design, mask: np.ndarray) -> int:
 
 
 def _replicate_vcov(design: Design, X: np.ndarray, y: np.ndarray, rows: np.ndarray,
-                    fam: _Family, beta: np.ndarray) -> np.ndarray:
+                    fam: _Family, beta: np.ndarray, wt: np.ndarray) -> np.ndarray:
     """Refit with each replicate's weights (normalised to sum 1), from the full-sample
-    coefficients, as ``svyglm.svyrep.design``; a chunk of replicates at a time."""
+    coefficients, as ``svyglm.svyrep.design``; a chunk of replicates at a time, each
+    step preconditioned by the full-sample fit's R factor (``wt``: its working weights)."""
     Wr = design.replicates.weights
     R = Wr.shape[1]
     Xr, yr = X[rows], y[rows]
+    r0 = np.linalg.qr(Xr * np.sqrt(wt[rows] / wt[rows].mean())[:, None], mode="r")
+    T = np.linalg.inv(r0)
     betas = np.empty((R, X.shape[1]))
     step = max(1, int(2e7 // max(Xr.size, 1)))
     for lo in range(0, R, step):
         wr = Wr[rows, lo: lo + step].T
         wr = wr / wr.sum(axis=1, keepdims=True)
         start = np.repeat(beta[None, :], wr.shape[0], axis=0)
-        betas[lo: lo + step] = _irls(Xr, yr, wr, fam, start)[0]
+        betas[lo: lo + step] = _irls(Xr, yr, wr, fam, start, precond=T)[0]
     return replicate_vcov(design, beta, betas.T)
 
 
