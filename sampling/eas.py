@@ -102,7 +102,8 @@ def _prepare(frame, allocation, strata, size, method, sort_by, serpentine, ea):
             stratum=str(missing[0]),
             hint="give n for every stratum of the frame (0 to leave one out)",
         )
-    extra = [s for s in alloc if s not in set(labels)]
+    known = set(labels)
+    extra = [s for s in alloc if s not in known]
     if extra:
         raise SamplingError(
             "allocation names a stratum that is not in the frame",
