@@ -1,0 +1,775 @@
+"""The impact indicators: a declarative catalogue over the household form's fields.
+
+Every indicator of DOMAIN.md (remittances, education, health, gender roles) is an
+:class:`Indicator`: an expression over the imported fields of one table (the
+household, or the ``members`` roster for person-level indicators such as school
+enrolment), optionally a *universe* (who the indicator is defined for: children
+aged 6-17, members ill in the last 30 days, households that receive remittances).
+Outside the universe, and where a field is missing, the value is missing, and a
+missing value is a domain for the estimators, never a filter.
+
+Expressions are written in Python/pandas syntax (``survey.toml``'s
+``[[indicators.custom]]`` uses the same), but are never passed to ``eval``: a small
+evaluator walks the syntax tree and allows only column names, parameters, numbers
+and strings, arithmetic, comparisons, ``and``/``or``/``not`` (also ``&``, ``|``,
+``~``), ``in`` against a list, and the functions in :data:`FUNCTIONS`. Missing values
+propagate (Kleene logic for ``and``/``or``). Aggregates over a repeat group of the
+household (``any(members, insured == 'yes')``, ``head(age)``) let household indicators
+use the roster.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from survey.design import Design
+from survey.errors import ConfigError, EstimationError, SurveyWarning
+
+__all__ = [
+    "AREAS",
+    "COVARIATES",
+    "FUNCTIONS",
+    "Indicator",
+    "IndicatorData",
+    "catalogue",
+    "custom_indicator",
+    "evaluate",
+    "migration_group",
+    "prepare",
+    "person_design",
+]
+
+Area = Literal["remittances", "education", "health", "gender", "custom"]
+AREAS: tuple[str, ...] = ("remittances", "education", "health", "gender", "custom")
+Kind = Literal["share", "mean", "total"]
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """One indicator: what it measures, over which table, and for whom.
+
+    Parameters
+    ----------
+    name
+        Identifier (column name in the prepared data).
+    label
+        Readable label for tables and the report.
+    area
+        ``"remittances"``, ``"education"``, ``"health"``, ``"gender"`` or ``"custom"``.
+    expression
+        Value per row of ``table`` (see :func:`evaluate`).
+    table
+        ``"household"`` or a repeat table (``"members"``): person-level indicators are
+        estimated on a person design that inherits the household's design.
+    universe
+        Condition defining who the indicator applies to; elsewhere it is missing.
+    kind
+        ``"share"`` (0/1, reported as a proportion), ``"mean"`` or ``"total"``.
+    median
+        Also report the median (skewed amounts).
+    """
+
+    name: str
+    label: str
+    area: str
+    expression: str
+    table: str = "household"
+    universe: str | None = None
+    kind: Kind = "share"
+    median: bool = False
+    unit: str = ""
+
+    @property
+    def person_level(self) -> bool:
+        return self.table != "household"
+
+
+#: Household covariates (controls of the impact table), derived from the roster.
+COVARIATES: Mapping[str, str] = {
+    "head_age": "head(age)",
+    "head_female": "head(sex == 'female')",
+    "head_education": "head(where(edu_level == 'none', 0, edu_years))",
+    "hh_members": "count(members)",
+    "n_children": "count(members, age < 15)",
+    "n_elderly": "count(members, age >= 65)",
+    "n_men_18plus": "count(members, sex == 'male' and age >= 18)",
+}
+
+
+def catalogue(*, recall_months: int = 12, school_age: tuple[int, int] = (6, 17),
+              school_age_bands: Sequence[tuple[int, int]] = ((6, 11), (12, 14), (15, 17)),
+              adult_age: int = 25, women_age: tuple[int, int] = (15, 64),
+              women_deciders: Sequence[str] = ("woman", "joint"),
+              usd_rate: float | None = None,
+              custom: Sequence[Any] = ()) -> tuple[Indicator, ...]:
+    """The DotM impact indicators for the bundled household form, with parameters.
+
+    Parameters
+    ----------
+    recall_months
+        Recall period of the remittance questions (the bundled form asks 12
+        months): labels say it, and annual amounts are ``amount * 12 / recall``.
+    school_age, school_age_bands
+        Ages of the enrolment indicator and its bands (inclusive).
+    adult_age
+        Youngest age counted in "years of schooling of adults".
+    women_age
+        Ages of the women's labour-force participation indicator.
+    women_deciders
+        Answers to the decision questions that count as a woman having a say (the
+        form's ``decider`` list: respondent, spouse, joint, head, woman, other).
+    usd_rate
+        Local currency units per US$; adds the amount in US$.
+    custom
+        User indicators (``survey.toml``'s ``[[indicators.custom]]`` entries, or dicts
+        with ``name``, ``expression``, ``table``, ``label``, ``kind``, ``universe``).
+
+    Returns
+    -------
+    tuple of Indicator
+        In the order of the impact table: remittances, education, health, gender,
+        then custom indicators.
+
+    Notes
+    -----
+    The bundled form has no income question, so "remittances as a share of
+    household income" is approximated by the share of annual household spending
+    (``rem_share_spending``). De facto female headship counts households headed by a
+    woman or with no man aged 18+ present (the men are away).
+    """
+    r = int(recall_months)
+    annual = f"rem_amount * {12.0 / r!r}"
+    rec = "rem_received == 'yes'"
+    deciders = "[" + ", ".join(repr(d) for d in women_deciders) + "]"
+    lo, hi = school_age
+    out: list[Indicator] = [
+        Indicator("rem_received", f"Received remittances (last {r} months)", "remittances", rec),
+        Indicator("rem_amount_year", "Annual remittances received (LCU, receivers)", "remittances",
+                  annual, universe=rec, kind="mean", median=True, unit="LCU"),
+    ]
+    if usd_rate:
+        out.append(Indicator("rem_amount_usd", "Annual remittances received (US$, receivers)",
+                             "remittances", f"{annual} / {float(usd_rate)!r}", universe=rec,
+                             kind="mean", median=True, unit="US$"))
+    out += [
+        Indicator("rem_monthly", "Receives remittances monthly or more often (receivers)",
+                  "remittances", "rem_frequency == 'monthly'", universe=rec),
+    ]
+    for ch, lab in (("bank", "bank"), ("mto", "money transfer operator"), ("mobile", "mobile money"),
+                    ("informal", "informal agent"), ("hand_carried", "hand-carried")):
+        out.append(Indicator(f"rem_channel_{ch}", f"Main channel: {lab} (receivers)", "remittances",
+                             f"rem_channel == '{ch}'", universe=rec))
+    for use in ("food", "education", "health", "housing", "debt", "business", "savings"):
+        out.append(Indicator(f"rem_use_{use}", f"Remittances used for {use} (receivers)",
+                             "remittances", f"selected(rem_uses, '{use}')", universe=rec))
+    out += [
+        Indicator("rem_share_spending", "Remittances as a share of annual spending (receivers)",
+                  "remittances", f"{annual} / spend_total_year",
+                  universe=f"{rec} and spend_total_year > 0", kind="mean"),
+        Indicator(f"enrol_{lo}_{hi}", f"Attends school, aged {lo}-{hi}", "education",
+                  "attends_school == 'yes'", table="members", universe=f"between(age, {lo}, {hi})"),
+    ]
+    for a, b in school_age_bands:
+        out.append(Indicator(f"enrol_{a}_{b}", f"Attends school, aged {a}-{b}", "education",
+                             "attends_school == 'yes'", table="members",
+                             universe=f"between(age, {a}, {b})"))
+    out += [
+        Indicator("spend_edu", "Household education spending (last 12 months, LCU)", "education",
+                  "spend_edu_year", kind="mean", median=True, unit="LCU"),
+        Indicator("adult_schooling", f"Years of schooling, adults {adult_age}+", "education",
+                  "where(edu_level == 'none', 0, edu_years)", table="members",
+                  universe=f"age >= {adult_age}", kind="mean", unit="years"),
+        Indicator("spend_health", "Household health spending (last 12 months, LCU)", "health",
+                  "spend_health_year", kind="mean", median=True, unit="LCU"),
+        Indicator("insured", "Covered by health insurance (persons)", "health",
+                  "insured == 'yes'", table="members"),
+        Indicator("any_insured", "Household with a member covered by health insurance", "health",
+                  "any(members, insured == 'yes')"),
+        Indicator("health_good", "Self-rated health good or very good (persons)", "health",
+                  "self_rated_health in ['very_good', 'good']", table="members"),
+        Indicator("sought_care", "Consulted a provider when ill (ill in last 30 days)", "health",
+                  "sought_care == 'yes'", table="members", universe="ill_30d == 'yes'"),
+        Indicator("forgone_care_cost", "Forgone care because of cost (ill in last 30 days)",
+                  "health", "sought_care == 'no' and forgone_care_cost == 'yes'", table="members",
+                  universe="ill_30d == 'yes'"),
+        Indicator("female_head", "Female-headed household (de jure)", "gender",
+                  "head(sex == 'female')"),
+        Indicator("female_head_defacto", "Female-headed household (de facto)", "gender",
+                  "head(sex == 'female') or count(members, sex == 'male' and age >= 18) == 0"),
+        Indicator("women_lfp", f"Women {women_age[0]}-{women_age[1]} who worked (last 7 days)",
+                  "gender", "worked == 'yes'", table="members",
+                  universe=f"sex == 'female' and between(age, {women_age[0]}, {women_age[1]})"),
+        Indicator("women_work_hh", "An adult woman of the household works for pay", "gender",
+                  "women_work == 'yes'"),
+    ]
+    for q, lab in (("large_purchases", "large purchases"), ("daily_spending", "daily spending"),
+                   ("remittance_use", "remittance use"), ("schooling", "schooling"),
+                   ("health", "health care")):
+        out.append(Indicator(f"women_say_{q}", f"A woman decides (alone or jointly) on {lab}",
+                             "gender", f"dec_{q} in {deciders}",
+                             universe=rec if q == "remittance_use" else None))
+    out += [
+        Indicator("women_own_land", "A woman of the household owns land", "gender",
+                  "women_own_land == 'yes'"),
+        Indicator("women_own_house", "A woman of the household owns the dwelling", "gender",
+                  "women_own_house == 'yes'"),
+    ]
+    out += [custom_indicator(c) for c in custom]
+    names = [i.name for i in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"indicator {dup[0]!r} is defined twice",
+                          hint="give the custom indicator another name")
+    return tuple(out)
+
+
+def custom_indicator(spec: Any) -> Indicator:
+    """An :class:`Indicator` from a ``survey.toml`` entry (``CustomIndicator``) or a dict.
+
+    ``kind`` ``"proportion"`` (the config's word) is a share of a yes/no expression.
+    """
+    get = spec.get if isinstance(spec, Mapping) else lambda k, d=None: getattr(spec, k, d)
+    name, expr = get("name"), get("expression")
+    if not name or not expr:
+        raise ConfigError("a custom indicator needs a name and an expression",
+                          hint='e.g. name = "high_spend", expression = "spend_edu_year > 500"')
+    try:
+        ast.parse(expr, mode="eval")
+    except SyntaxError as err:
+        raise ConfigError(f"indicator {name!r}: {expr!r} is not a valid expression",
+                          hint=err.msg) from None
+    kind = {"proportion": "share"}.get(get("kind", "mean") or "mean", get("kind", "mean"))
+    if kind not in ("share", "mean", "total"):
+        raise ConfigError(f"indicator {name!r}: kind {kind!r} is not mean, proportion or total")
+    return Indicator(name=str(name), label=str(get("label", "") or name), area="custom",
+                     expression=str(expr), table=str(get("table", "household") or "household"),
+                     universe=get("universe", None) or None, kind=kind)
+
+
+# -- the expression evaluator --------------------------------------------------------------
+
+def _column(s: pd.Series) -> np.ndarray:
+    """A column as float (NaN missing; booleans 0/1) or object (None missing) array."""
+    if pd.api.types.is_bool_dtype(s) or (pd.api.types.is_numeric_dtype(s)
+                                         and not isinstance(s.dtype, pd.CategoricalDtype)):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    if pd.api.types.is_datetime64_any_dtype(s):
+        raise _Fail(f"field {s.name!r} is a date; dates are not supported in indicator expressions")
+    vals = s.astype(object).to_numpy()
+    return np.where(s.isna().to_numpy(), None, vals)
+
+
+class _Fail(Exception):
+    """An evaluation problem, turned into a ConfigError naming the indicator."""
+
+    def __init__(self, message: str, field: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message, self.field, self.hint = message, field, hint
+
+
+def _isna(v: np.ndarray) -> np.ndarray:
+    if v.dtype == object:
+        return pd.isna(v)
+    return np.isnan(v)
+
+
+def _num(v: Any, what: str) -> np.ndarray:
+    if isinstance(v, np.ndarray) and v.dtype == object:
+        try:
+            return np.array([np.nan if x is None else float(x) for x in v])
+        except (TypeError, ValueError):
+            raise _Fail(f"{what} needs numbers but got text") from None
+    return np.asarray(v, dtype=float)
+
+
+def _bool(v: Any) -> np.ndarray:
+    x = _num(v, "a condition")
+    return np.where(np.isnan(x), np.nan, (x != 0).astype(float))
+
+
+def _compare(a: Any, b: Any, op: ast.cmpop) -> np.ndarray:
+    ops: dict[type, Callable] = {ast.Eq: np.equal, ast.NotEq: np.not_equal, ast.Lt: np.less,
+                                 ast.LtE: np.less_equal, ast.Gt: np.greater, ast.GtE: np.greater_equal}
+    if isinstance(op, ast.In | ast.NotIn):
+        if not isinstance(b, list):
+            raise _Fail("'in' needs a list of values on its right, e.g. x in ['a', 'b']")
+        na = _isna(np.asarray(a, dtype=object if np.asarray(a).dtype == object else float))
+        r = pd.Series(np.asarray(a, dtype=object)).isin(b).to_numpy().astype(float)
+        r = 1 - r if isinstance(op, ast.NotIn) else r
+        return np.where(na, np.nan, r)
+    text = (isinstance(a, np.ndarray) and a.dtype == object) or isinstance(a, str) or \
+        (isinstance(b, np.ndarray) and b.dtype == object) or isinstance(b, str)
+    if text:
+        A, B = np.asarray(a, dtype=object), np.asarray(b, dtype=object)
+        na = pd.isna(A) | pd.isna(B)
+        if type(op) not in (ast.Eq, ast.NotEq):
+            raise _Fail("text can only be compared with == or !=")
+        r = np.equal(np.where(na, "", A).astype(str), np.where(na, "", B).astype(str))
+        r = r if isinstance(op, ast.Eq) else ~r
+        return np.where(na, np.nan, r.astype(float))
+    A, B = _num(a, "a comparison"), _num(b, "a comparison")
+    with np.errstate(invalid="ignore"):
+        r = ops[type(op)](A, B).astype(float)
+    return np.where(np.isnan(A) | np.isnan(B), np.nan, r)
+
+
+def _and(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = _bool(a), _bool(b)
+    return np.where((a == 0) | (b == 0), 0.0, np.where(np.isnan(a) | np.isnan(b), np.nan, 1.0))
+
+
+def _or(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = _bool(a), _bool(b)
+    return np.where((a == 1) | (b == 1), 1.0, np.where(np.isnan(a) | np.isnan(b), np.nan, 0.0))
+
+
+def _selected(v: Any, choice: Any) -> np.ndarray:
+    if not isinstance(v, np.ndarray) or v.dtype != object:
+        raise _Fail("selected() needs a select_multiple field (space-separated choices)")
+    na = pd.isna(v)
+    ch = np.broadcast_to(np.asarray(choice, dtype=object), v.shape)
+    r = np.array([False if m else str(c) in str(x).split() for x, c, m in zip(v, ch, na)])
+    return np.where(na, np.nan, r.astype(float))
+
+
+def _where(cond: Any, a: Any, b: Any = np.nan) -> np.ndarray:
+    c = _bool(cond)
+    if any(isinstance(x, np.ndarray) and x.dtype == object for x in (a, b)) or \
+            isinstance(a, str) or isinstance(b, str):
+        A = np.broadcast_to(np.asarray(a, dtype=object), c.shape)
+        B = np.broadcast_to(np.asarray(b, dtype=object), c.shape)
+        return np.where(np.isnan(c), None, np.where(c == 1, A, B))
+    A, B = _num(a, "where()"), _num(b, "where()")
+    return np.where(np.isnan(c), np.nan, np.where(c == 1, A, B))
+
+
+def _unary(fn: Callable) -> Callable:
+    def f(x: Any) -> np.ndarray:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return fn(_num(x, fn.__name__))
+    return f
+
+
+#: Functions allowed in expressions (row-wise), besides the aggregates over a repeat
+#: table: ``count(t[, cond])``, ``any(t, cond)``, ``sum(t, x)``, ``mean(t, x)``,
+#: ``max(t, x)``, ``min(t, x)`` and ``head(x)`` (the member whose relation is 'head').
+FUNCTIONS: Mapping[str, Callable] = {
+    "where": _where,
+    "isna": lambda x: _isna(np.asarray(x)).astype(float),
+    "notna": lambda x: (~_isna(np.asarray(x))).astype(float),
+    "fillna": lambda x, v: np.where(_isna(np.asarray(x)), v, x),
+    "between": lambda x, lo, hi: _and(_compare(x, lo, ast.GtE()), _compare(x, hi, ast.LtE())),
+    "selected": _selected,
+    "log": _unary(np.log), "log1p": _unary(np.log1p), "exp": _unary(np.exp),
+    "sqrt": _unary(np.sqrt), "abs": _unary(np.abs),
+    "clip": lambda x, lo, hi: np.clip(_num(x, "clip()"), lo, hi),
+    "minimum": lambda a, b: np.fmin(_num(a, "minimum()"), _num(b, "minimum()")),
+    "maximum": lambda a, b: np.fmax(_num(a, "maximum()"), _num(b, "maximum()")),
+}
+_AGGREGATES = ("count", "any", "sum", "mean", "max", "min", "head")
+_BINOPS: dict[type, Callable] = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
+                                 ast.Div: np.divide, ast.FloorDiv: np.floor_divide,
+                                 ast.Mod: np.mod, ast.Pow: np.power}
+
+
+@dataclass
+class _Scope:
+    data: pd.DataFrame
+    params: Mapping[str, Any]
+    children: Mapping[str, pd.DataFrame]  # repeat tables of this table
+    key: str
+    parent_key: str
+    cache: dict = field(default_factory=dict)
+
+
+class _Eval:
+    def __init__(self, scope: _Scope) -> None:
+        self.s = scope
+
+    def __call__(self, node: ast.AST) -> Any:
+        method = getattr(self, "_" + type(node).__name__, None)
+        if method is None:
+            raise _Fail(f"{type(node).__name__} is not allowed in an indicator expression",
+                        hint="use column names, numbers, 'text', arithmetic, comparisons, "
+                             f"and/or/not, 'in [...]' and the functions {', '.join(FUNCTIONS)}")
+        return method(node)
+
+    def _Expression(self, node: ast.Expression) -> Any:
+        return self(node.body)
+
+    def _Constant(self, node: ast.Constant) -> Any:
+        if not isinstance(node.value, int | float | str | bool) and node.value is not None:
+            raise _Fail(f"constant {node.value!r} is not allowed")
+        return np.nan if node.value is None else node.value
+
+    def _List(self, node: ast.List) -> list:
+        vals = [self(e) for e in node.elts]
+        if any(isinstance(v, np.ndarray) for v in vals):
+            raise _Fail("a list holds constants only, e.g. ['good', 'very_good']")
+        return vals
+
+    _Tuple = _List
+
+    def _Name(self, node: ast.Name) -> Any:
+        n = node.id
+        if n in self.s.params:
+            return self.s.params[n]
+        if n in ("nan", "NA"):
+            return np.nan
+        if n in self.s.data.columns:
+            if n not in self.s.cache:
+                self.s.cache[n] = _column(self.s.data[n])
+            return self.s.cache[n]
+        names = [str(c) for c in self.s.data.columns] + list(self.s.params)
+        close = difflib.get_close_matches(n, names, n=3, cutoff=0.6)
+        raise _Fail("unknown field", field=n,
+                    hint=(f"did you mean {', '.join(repr(c) for c in close)}?" if close
+                          else "check the field name against the form (instruments.read_form)"))
+
+    def _BinOp(self, node: ast.BinOp) -> np.ndarray:
+        a, b = self(node.left), self(node.right)
+        if isinstance(node.op, ast.BitAnd):
+            return _and(a, b)
+        if isinstance(node.op, ast.BitOr):
+            return _or(a, b)
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            raise _Fail(f"operator {type(node.op).__name__} is not allowed")
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r = op(_num(a, "arithmetic"), _num(b, "arithmetic"))
+        return np.where(np.isinf(r), np.nan, r) if isinstance(node.op, ast.Div) else r
+
+    def _UnaryOp(self, node: ast.UnaryOp) -> np.ndarray:
+        v = self(node.operand)
+        if isinstance(node.op, ast.Not | ast.Invert):
+            b = _bool(v)
+            return np.where(np.isnan(b), np.nan, 1 - b)
+        if isinstance(node.op, ast.USub):
+            return -_num(v, "minus")
+        return _num(v, "plus")
+
+    def _BoolOp(self, node: ast.BoolOp) -> np.ndarray:
+        f = _and if isinstance(node.op, ast.And) else _or
+        out = self(node.values[0])
+        for v in node.values[1:]:
+            out = f(out, self(v))
+        return out
+
+    def _Compare(self, node: ast.Compare) -> np.ndarray:
+        left, out = self(node.left), None
+        for op, comp in zip(node.ops, node.comparators):
+            right = self(comp)
+            r = _compare(left, right, op)
+            out = r if out is None else _and(out, r)
+            left = right
+        return out
+
+    def _Call(self, node: ast.Call) -> Any:
+        if not isinstance(node.func, ast.Name) or node.keywords:
+            raise _Fail("only plain function calls such as where(cond, a, b) are allowed")
+        fn = node.func.id
+        if fn in _AGGREGATES:
+            return self._aggregate(fn, node.args)
+        if fn not in FUNCTIONS:
+            close = difflib.get_close_matches(fn, [*FUNCTIONS, *_AGGREGATES], n=3)
+            raise _Fail(f"unknown function {fn}()", hint=f"did you mean {', '.join(close)}?" if close
+                        else f"functions: {', '.join([*FUNCTIONS, *_AGGREGATES])}")
+        args = [self(a) for a in node.args]
+        n = len(self.s.data)
+        args = [np.full(n, a, dtype=object if isinstance(a, str) else float)
+                if np.ndim(a) == 0 and not isinstance(a, list) else a for a in args]
+        try:
+            return FUNCTIONS[fn](*args)
+        except TypeError as err:
+            raise _Fail(f"{fn}() called with {len(args)} argument(s): {err}") from None
+
+    def _aggregate(self, fn: str, args: list[ast.AST]) -> np.ndarray:
+        if fn == "head":
+            if len(args) != 1:
+                raise _Fail("head(x) takes one expression over the roster, e.g. head(age)")
+            table, cond, expr = "members", ast.parse("relation == 'head'", mode="eval").body, args[0]
+        else:
+            if not args or not isinstance(args[0], ast.Name):
+                raise _Fail(f"{fn}() needs a repeat table first, e.g. {fn}(members, ...)")
+            table = args[0].id
+            cond = args[1] if fn in ("count", "any") and len(args) > 1 else None
+            expr = args[1] if fn not in ("count", "any") and len(args) > 1 else None
+            if fn not in ("count", "any") and expr is None:
+                raise _Fail(f"{fn}() needs an expression, e.g. {fn}({table}, age)")
+        if table not in self.s.children:
+            raise _Fail(f"{fn}() over {table!r}: no such repeat table", field=table,
+                        hint=f"repeat tables: {', '.join(self.s.children) or 'none given'}")
+        child = self.s.children[table]
+        sub = _Eval(_Scope(child, self.s.params, {}, self.s.key, self.s.parent_key))
+        keep = np.ones(len(child)) if cond is None else _bool(sub(cond))
+        keep = np.nan_to_num(keep, nan=0.0) == 1
+        x = np.ones(len(child)) if expr is None else _num(sub(expr), f"{fn}()")
+        parent = child[self.s.parent_key].astype(object).to_numpy()
+        frame = pd.DataFrame({"p": parent[keep], "x": x[keep]})
+        g = frame.groupby("p", sort=False)["x"]
+        agg = {"count": g.size, "any": lambda: (g.size() > 0).astype(float), "sum": g.sum,
+               "mean": g.mean, "max": g.max, "min": g.min, "head": g.first}[fn]()
+        keys = self.s.data[self.s.key].astype(object)
+        out = keys.map(agg).to_numpy(dtype=float, na_value=np.nan)
+        if fn in ("count", "any", "sum"):
+            out = np.where(np.isnan(out), 0.0, out)
+        return out
+
+
+def evaluate(expression: str, data: pd.DataFrame, *, params: Mapping[str, Any] | None = None,
+             children: Mapping[str, pd.DataFrame] | None = None, key: str = "key",
+             parent_key: str = "parent_key", name: str | None = None) -> np.ndarray:
+    """Evaluate an indicator expression over the rows of ``data``, safely.
+
+    Parameters
+    ----------
+    expression
+        E.g. ``"rem_received == 'yes'"``, ``"spend_edu_year / hh_size"``,
+        ``"between(age, 6, 17)"``, ``"any(members, insured == 'yes')"``.
+    data
+        One table (household or a repeat table); columns are the field names.
+    params
+        Named constants usable in the expression (parameters take precedence).
+    children
+        Repeat tables of ``data`` for aggregates, linked by ``parent_key`` to ``key``.
+    name
+        The indicator's name, for error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Floats (NaN where missing; conditions as 0/1), or objects for text results.
+
+    Raises
+    ------
+    ConfigError
+        Unknown field (with close matches), disallowed syntax, text where numbers
+        are needed.
+    """
+    who = f"indicator {name!r}: " if name else ""
+    try:
+        tree = ast.parse(expression, mode="eval")
+    except SyntaxError as err:
+        raise ConfigError(f"{who}{expression!r} is not a valid expression", hint=err.msg) from None
+    scope = _Scope(data, dict(params or {}), dict(children or {}), key, parent_key)
+    try:
+        v = _Eval(scope)(tree)
+    except _Fail as err:
+        raise ConfigError(f"{who}{err.message} in {expression!r}", field=err.field,
+                          hint=err.hint) from None
+    if np.ndim(v) == 0 and not isinstance(v, list):
+        v = np.full(len(data), v, dtype=object if isinstance(v, str) else float)
+    return np.asarray(v)
+
+
+# -- preparing designs with the indicators ------------------------------------------------
+
+def migration_group(data: pd.DataFrame, *, emigrant: str = "any_emigrant",
+                    returnees: str = "n_returnees") -> pd.Series:
+    """``"emigrant"``, ``"returnee"`` or ``"none"`` from the interview (missing if unknown).
+
+    A household with a current emigrant is an emigrant household even if a returnee
+    lives there too (the absent migrant defines the group, as the listing screen does).
+    """
+    em = _column(data[emigrant]) if emigrant in data else np.full(len(data), None)
+    ret = _num(_column(data[returnees]), "n_returnees") if returnees in data else np.full(len(data), np.nan)
+    is_em = np.array([x == "yes" for x in em])
+    known = ~pd.isna(em)
+    out = np.where(is_em, "emigrant", np.where(~known, None,
+                   np.where(np.nan_to_num(ret) > 0, "returnee", np.where(np.isnan(ret), None, "none"))))
+    return pd.Series(pd.array(out, dtype="string"), index=data.index, name="migration_group")
+
+
+@dataclass(frozen=True, eq=False)
+class IndicatorData:
+    """Designs that carry the indicator columns: households, and persons if needed."""
+
+    household: Design
+    person: Design | None
+    indicators: tuple[Indicator, ...]
+
+    def design_for(self, indicator: Indicator | str) -> Design:
+        ind = indicator if isinstance(indicator, Indicator) else self.get(indicator)
+        if ind.person_level:
+            if self.person is None:
+                raise EstimationError(f"indicator {ind.name!r} is person-level but no person design",
+                                      hint="pass the members table to analysis.indicators.prepare")
+            return self.person
+        return self.household
+
+    def get(self, name: str) -> Indicator:
+        for i in self.indicators:
+            if i.name == name:
+                return i
+        close = difflib.get_close_matches(name, [i.name for i in self.indicators], n=3)
+        raise EstimationError("no such indicator", field=name,
+                              hint=f"did you mean {', '.join(map(repr, close))}?" if close else None)
+
+
+def person_design(household: Design, members: pd.DataFrame, *, key: str = "key",
+                  parent_key: str = "parent_key", columns: Sequence[str] = ()) -> Design:
+    """A person-level design that inherits each household's strata, PSUs, fpc and weight.
+
+    Persons of a household share its PSU (the EA), so the with-replacement variance
+    at stage 1 treats the whole household, and its EA, as one cluster. ``columns``
+    of the household data (covariates, the migration group) are copied to persons.
+    Persons whose household is not in the design are left out (they have no weight).
+
+    Notes
+    -----
+    Replicate designs carry the household's replicate weights to its members, so
+    calibration repeated on replicates is respected. A linearisation design's
+    calibrations are defined on household rows and cannot be carried over: the
+    person design then treats the calibrated weights as fixed (a SurveyWarning).
+    """
+    hd = household.data
+    for c in (key,):
+        if c not in hd.columns:
+            raise EstimationError("household key not found in the design's data", column=c)
+    if parent_key not in members.columns:
+        raise EstimationError("parent key not found in the members table", column=parent_key)
+    design_cols = [c for c in (household.weights, *household.strata, *household.psu, *household.fpc)
+                   if c is not None]
+    rep_cols: list[str] = []
+    if household.replicates is not None:
+        rep_cols = [f"_rep{r}" for r in range(household.replicates.n_replicates)]
+    cols = list(dict.fromkeys([*design_cols, *[c for c in columns if c in hd.columns]]))
+    left = hd[[key, *cols]].copy()
+    if rep_cols:
+        left = pd.concat([left, pd.DataFrame(household.replicates.weights, columns=rep_cols,
+                                             index=left.index)], axis=1)
+    left = left.rename(columns={key: "_hh_key"})
+    m = members.drop(columns=[c for c in cols if c in members.columns and c != parent_key])
+    m = m.assign(_hh_key=m[parent_key].astype(object)).drop(columns=rep_cols, errors="ignore")
+    left = left.assign(_hh_key=left["_hh_key"].astype(object))
+    persons = m.merge(left, on="_hh_key", how="inner", validate="many_to_one")
+    persons = persons[persons[household.weights] > 0].reset_index(drop=True)
+    if len(persons) == 0:
+        raise EstimationError("no member belongs to a household of the design",
+                              hint=f"members.{parent_key} must match the household {key!r} column")
+    if household.replicates is not None:
+        info = household.replicates
+        d = Design.from_replicates(persons, weights=household.weights, replicate_weights=rep_cols,
+                                   method=info.method, scale=info.scale, rscales=info.rscales,
+                                   rho=info.rho, mse=info.mse)
+        return d
+    if household.calibrations:
+        warnings.warn("the household weights are calibrated; person-level SEs treat them as fixed "
+                      "(use a replicate design to carry calibration to persons)", SurveyWarning,
+                      stacklevel=2)
+    strata = [s for s in household.strata] or None
+    psu = [p for p in household.psu] or None
+    fpc = [f for f in household.fpc] or None
+    if psu is not None and all(p is None for p in psu):
+        psu = ["_hh_key"]  # households were the units: they are the persons' clusters
+    return Design(persons, weights=household.weights, strata=strata, psu=psu, fpc=fpc,
+                  lonely_psu=household.lonely_psu)
+
+
+def prepare(design: Design, tables: Mapping[str, pd.DataFrame] | None = None,
+            indicators: Sequence[Indicator] | None = None, *, key: str = "key",
+            parent_key: str = "parent_key", params: Mapping[str, Any] | None = None,
+            group: str | None = None) -> IndicatorData:
+    """Add the indicators, covariates and migration group to the design(s).
+
+    Parameters
+    ----------
+    design
+        The household design; its data is the typed household table (plus the
+        frame's columns such as ``region`` and ``urban``) with the final weights.
+    tables
+        The typed repeat tables by name (``{"members": ..., "emigrants": ...}``, as
+        ``instruments.read_export(...).tables``).
+    indicators
+        Default: :func:`catalogue` with its default parameters.
+    group
+        Column holding the migration group; default: derived from the interview
+        (:func:`migration_group`) into ``migration_group``.
+
+    Returns
+    -------
+    IndicatorData
+        Household design (with :data:`COVARIATES`, ``migration_group``, ``migrant``,
+        ``remittance_receiving`` and household indicators added) and, when a
+        person-level indicator is asked for, the person design.
+    """
+    inds = tuple(indicators) if indicators is not None else catalogue()
+    children = dict(tables or {})
+    children.pop("household", None)
+    hd = design.data
+    new: dict[str, np.ndarray | pd.Series] = {}
+    has_roster = "members" in children
+    if has_roster:
+        for c, e in COVARIATES.items():
+            if c not in hd.columns:
+                new[c] = evaluate(e, hd, params=params, children=children, key=key,
+                                  parent_key=parent_key, name=c)
+    if group is None:
+        new["migration_group"] = migration_group(hd)
+        gcol = new["migration_group"]
+    else:
+        if group not in hd.columns:
+            close = difflib.get_close_matches(group, [str(c) for c in hd.columns], n=3)
+            raise EstimationError("group column not found", column=group,
+                                  hint=f"did you mean {', '.join(map(repr, close))}?" if close else None)
+        gcol = hd[group].astype("string")
+    mig = np.where(gcol.isna().to_numpy(), np.nan, gcol.isin(["emigrant", "returnee"]).to_numpy())
+    new["migrant"] = mig.astype(float)
+    if "rem_received" in hd.columns:
+        rr = _column(hd["rem_received"])
+        new["remittance_receiving"] = pd.array(
+            np.where(pd.isna(rr), None, np.where(rr == "yes", "receiving", "not receiving")),
+            dtype="string")
+    hh_inds = [i for i in inds if not i.person_level]
+    person_inds = [i for i in inds if i.person_level]
+    base = hd.assign(**new)
+    for ind in hh_inds:
+        new[ind.name] = _indicator_values(ind, base, children, key, parent_key, params)
+    hh = design.map(lambda d: d.assign(**new))
+    person = None
+    if person_inds:
+        tbls = {i.table for i in person_inds}
+        for t in tbls:
+            if t not in children:
+                raise EstimationError(f"person-level indicators need the {t!r} table",
+                                      hint=f"pass tables={{'{t}': ...}} from the import")
+        if len(tbls) > 1:
+            raise EstimationError("person-level indicators from several repeat tables",
+                                  hint="estimate them one table at a time")
+        (t,) = tbls
+        carry = [c for c in hh.data.columns if c in set(COVARIATES) | set(new) |
+                 {"region", "urban", "hh_size", "stratum", "ea_id", "group"}]
+        person = person_design(hh, children[t], key=key, parent_key=parent_key, columns=carry)
+        pdata = person.data
+        add = {ind.name: _indicator_values(ind, pdata, {}, key, parent_key, params)
+               for ind in person_inds}
+        person = person.map(lambda d: d.assign(**add))
+    return IndicatorData(household=hh, person=person, indicators=inds)
+
+
+def _indicator_values(ind: Indicator, data: pd.DataFrame, children, key, parent_key,
+                      params) -> np.ndarray:
+    v = evaluate(ind.expression, data, params=params, children=children, key=key,
+                 parent_key=parent_key, name=ind.name)
+    if v.dtype == object:
+        raise ConfigError(f"indicator {ind.name!r} gives text, expected numbers or yes/no",
+                          hint="compare the field with a choice, e.g. x == 'yes'")
+    v = v.astype(float)
+    if ind.universe:
+        u = evaluate(ind.universe, data, params=params, children=children, key=key,
+                     parent_key=parent_key, name=ind.name)
+        v = np.where(_bool(u) == 1, v, np.nan)
+    if ind.kind == "share":
+        ok = ~np.isnan(v)
+        if ((v[ok] != 0) & (v[ok] != 1)).any():
+            raise ConfigError(f"indicator {ind.name!r} is a share but takes values other than 0/1",
+                              hint='write a condition (x == "yes"), or set kind = "mean"')
+    return v

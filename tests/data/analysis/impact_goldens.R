@@ -1,0 +1,84 @@
+# Golden values for analysis.impact (regression-adjusted, IPW and AIPW differences).
+# Run from the repository root:  Rscript tests/data/analysis/impact_goldens.R
+# Made with R 4.2.2 and survey 4.1.1 (Debian r-cran-survey), options(digits = 15).
+# Data: tests/data/analysis/impact_data.csv, a stratified cluster sample (strata
+# region, PSUs ea, weights w) of a synthetic population, written by the test module's
+# generator; migrants oversampled within each EA.
+options(digits = 15, warn = 1)
+suppressPackageStartupMessages(library(survey))
+stopifnot(as.character(packageVersion("survey")) == "4.1.1")
+out <- "tests/data/analysis"
+dat <- read.csv(file.path(out, "impact_data.csv"))
+g17 <- function(x) ifelse(is.na(x), "NA", sprintf("%.17g", x))
+des <- svydesign(ids = ~ea, strata = ~region, weights = ~w, data = dat)
+controls <- "region + hh_size + female_head"
+rows <- list()
+add <- function(outcome, method, variance, est, se, df, n_t, n_c) {
+  rows[[length(rows) + 1]] <<- data.frame(outcome = outcome, method = method, variance = variance,
+    estimate = g17(as.numeric(est)), se = g17(as.numeric(se)), df = g17(as.numeric(df)),
+    n_treated = n_t, n_control = n_c)
+}
+w <- dat$w; t <- dat$migrant
+X <- model.matrix(as.formula(paste("~", controls)), dat)
+for (y in c("spend", "insured")) {
+  yy <- dat[[y]]
+  # raw difference: svyglm(y ~ migrant) is the difference of the domain means
+  m <- svyglm(as.formula(paste(y, "~ migrant")), des)
+  add(y, "raw", "linearization", coef(m)["migrant"], SE(m)["migrant"], m$df.residual + 1,
+      sum(t == 1), sum(t == 0))
+  # regression-adjusted difference
+  m <- svyglm(as.formula(paste(y, "~ migrant +", controls)), des)
+  add(y, "regression", "linearization", coef(m)["migrant"], SE(m)["migrant"], m$df.residual,
+      sum(t == 1), sum(t == 0))
+  # propensity with design weights; min-max common support; refit on the support
+  ps <- svyglm(as.formula(paste("migrant ~", controls)), des, family = quasibinomial())
+  p <- fitted(ps)
+  lo <- max(min(p[t == 1]), min(p[t == 0])); hi <- min(max(p[t == 1]), max(p[t == 0]))
+  S <- p >= lo & p <= hi
+  if (!all(S)) {
+    ps <- svyglm(as.formula(paste("migrant ~", controls)), subset(des, S), family = quasibinomial())
+    p <- rep(0.5, nrow(dat)); p[S] <- fitted(ps)
+  }
+  odds <- p / (1 - p)
+  dat$ipw_w <- ifelse(t == 1, w, w * odds)
+  # IPW with the weights treated as fixed: svyglm on a design with the IPW weights
+  des_ipw <- svydesign(ids = ~ea, strata = ~region, weights = ~ipw_w, data = dat)
+  m <- svyglm(as.formula(paste(y, "~ migrant")), subset(des_ipw, S))
+  add(y, "ipw", "fixed", coef(m)["migrant"], SE(m)["migrant"], m$df.residual,
+      sum(S & t == 1), sum(S & t == 0))
+  # IPW and AIPW with stacked estimating equations (propensity, outcome model, means),
+  # sandwich influence values, their total's SE from svytotal on the design
+  for (aipw in c(FALSE, TRUE)) {
+    wS <- ifelse(S, w, 0); c0 <- 1 - t
+    k_g <- ncol(X); k_b <- if (aipw) ncol(X) else 0; k <- k_g + k_b + 2
+    if (aipw) {
+      a <- wS * c0
+      beta <- solve(crossprod(X * a, X), crossprod(X * a, yy))
+      e <- yy - drop(X %*% beta)
+    } else e <- yy
+    e <- ifelse(S, e, 0)
+    mu1 <- sum(wS * t * e) / sum(wS * t)
+    mu0 <- sum(wS * c0 * odds * e) / sum(wS * c0 * odds)
+    U <- X * (wS * (t - p))
+    M <- matrix(0, k, k)
+    M[1:k_g, 1:k_g] <- -crossprod(X * (wS * p * (1 - p)), X)
+    if (aipw) {
+      U <- cbind(U, X * (wS * c0 * e))
+      M[k_g + 1:k_b, k_g + 1:k_b] <- -crossprod(X * (wS * c0), X)
+      M[k - 1, k_g + 1:k_b] <- -colSums(X * (wS * t))
+      M[k, k_g + 1:k_b] <- -colSums(X * (wS * c0 * odds))
+    }
+    U <- cbind(U, wS * t * (e - mu1), wS * c0 * odds * (e - mu0))
+    M[k - 1, k - 1] <- -sum(wS * t); M[k, k] <- -sum(wS * c0 * odds)
+    M[k, 1:k_g] <- colSums(X * (wS * c0 * odds * (e - mu0)))
+    Z <- -t(solve(M, t(U)))
+    dat$z <- (Z[, k - 1] - Z[, k]) / w  # svytotal weights by w: z holds weighted values
+    des_z <- svydesign(ids = ~ea, strata = ~region, weights = ~w, data = dat)
+    se <- SE(svytotal(~z, des_z))
+    add(y, if (aipw) "aipw" else "ipw", "linearization", mu1 - mu0, se, degf(subset(des_z, S)),
+        sum(S & t == 1), sum(S & t == 0))
+  }
+}
+res <- do.call(rbind, rows)
+write.csv(res, file.path(out, "impact_golden.csv"), row.names = FALSE, quote = TRUE)
+print(res)
