@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,10 +38,10 @@ class PublicUse:
 
     Attributes
     ----------
-    tables
-        Table name -> public-use DataFrame.
     report
         The :class:`~instruments.disclosure.report.DisclosureReport`.
+    tables
+        Table name -> public-use DataFrame.
     crosswalk
         ``column, original, code``: the random codes given to identifiers. Keep it in
         the secure store only; it re-identifies every record of the public file.
@@ -49,10 +49,10 @@ class PublicUse:
         The role given to every original column.
     """
 
-    tables: Mapping[str, pd.DataFrame]
     report: DisclosureReport
-    crosswalk: pd.DataFrame
-    classification: Classification
+    tables: Mapping[str, pd.DataFrame] = field(repr=False)
+    crosswalk: pd.DataFrame = field(repr=False)  # never in a log by accident
+    classification: Classification = field(repr=False)
 
 
 # ---------------------------------------------------------------- structure

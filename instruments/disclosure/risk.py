@@ -238,7 +238,7 @@ def local_suppression(
     *,
     suppressible: Sequence[str] | None = None,
     importance: Sequence[str] | None = None,
-    max_rounds: int = 100,
+    max_rounds: int = 10_000,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Blank key values in the fewest records until every key is shared by ``k`` records.
 
@@ -274,10 +274,12 @@ def local_suppression(
 
     Notes
     -----
-    Each round, every record still below ``k`` blanks one value: the first variable
-    (least important first) whose blanking alone lifts it to ``k``, or failing that
-    the one whose blanking raises its frequency most. Blanking only ever raises
-    frequencies (a missing value matches every category), so the rounds end.
+    Each round, the records with the smallest frequency below ``k`` blank one value
+    each: among the variables whose blanking lifts the record to ``k``, the one
+    leaving fewest records at risk overall (ties: the least important); if none
+    lifts it, the one raising its frequency most. Blanking only ever raises
+    frequencies (a missing value matches every category) and each round blanks at
+    least one value, so the rounds end.
     This is the greedy heuristic of sdcMicro's ``localSuppression`` (Templ et al.
     2015, sec. 4.2; Hundepool et al. 2012, sec. 3.4.4).
     """
@@ -292,17 +294,25 @@ def local_suppression(
     flags = pd.DataFrame(False, index=df.index, columns=sup)
     for _ in range(max_rounds):
         fk = frequencies(out, keys)["fk"].to_numpy()
-        bad = fk < k
-        if not bad.any():
+        if (fk >= k).all():
             return out, flags
+        # the records most at risk first: fixing them often lifts the others too
+        bad = fk == fk[fk < k].min()
         gains = np.full((len(out), len(order)), -1, dtype=np.int64)
+        left = np.full(len(order), np.iinfo(np.int64).max)
         for j, c in enumerate(order):
             can = bad & out[c].notna().to_numpy()
             if can.any():
                 trial = out.assign(**{c: out[c].where(~pd.array(can))})
-                gains[can, j] = frequencies(trial, keys)["fk"].to_numpy()[can]
-        lifts = gains >= k
-        pick = np.where(lifts.any(axis=1), lifts.argmax(axis=1), gains.argmax(axis=1))
+                tfk = frequencies(trial, keys)["fk"].to_numpy()
+                gains[can, j] = tfk[can]
+                left[j] = int((tfk < k).sum())
+        # per record: a variable whose blank lifts it to k (the one leaving fewest
+        # records at risk overall, then the least important), else the biggest gain
+        rank = np.argsort(np.argsort(left, kind="stable"), kind="stable")
+        lift_score = np.where(gains >= k, len(order) - rank, 0)
+        pick = np.where(lift_score.max(axis=1) > 0, lift_score.argmax(axis=1),
+                        gains.argmax(axis=1))
         pick = np.where(gains.max(axis=1, initial=-1) >= 0, pick, -1)
         stuck = bad & (pick < 0)
         if stuck.any():
