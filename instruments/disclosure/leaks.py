@@ -47,17 +47,30 @@ def _dms(x: float, hemi: str) -> str:
     return f"{d}°{m:02d}'{s:04.1f}\"{h}"
 
 
-def _patterns(secrets: Iterable[str]) -> list[tuple[str, re.Pattern]]:
+_SEPS = re.compile(r"(?<=\d)[ \-.()/]{1,2}(?=\d)")
+
+
+def _needles(secrets: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(secret, kind, needle): phone-like secrets are matched on their digits."""
     out = []
     for s in dict.fromkeys(str(x) for x in secrets if str(x).strip()):
         if _PHONE.match(s) and sum(ch.isdigit() for ch in s) >= 7:
-            digits = [ch for ch in s if ch.isdigit()]
-            # the digits in order, allowing the separators people put in phone numbers
-            body = r"[ \-.()/]{0,2}".join(map(re.escape, digits))
-            out.append((s, re.compile(rf"(?<!\d){body}(?!\d)")))
+            out.append((s, "digits", "".join(ch for ch in s if ch.isdigit())))
         else:
-            out.append((s, re.compile(re.escape(s), re.IGNORECASE)))
+            out.append((s, "text", s.lower()))
     return out
+
+
+def _find_digits(text: str, needle: str) -> int:
+    """First position of ``needle`` not inside a longer run of digits, or -1."""
+    i = text.find(needle)
+    while i >= 0:
+        before = text[i - 1] if i > 0 else ""
+        after = text[i + len(needle)] if i + len(needle) < len(text) else ""
+        if not before.isdigit() and not after.isdigit():
+            return i
+        i = text.find(needle, i + 1)
+    return -1
 
 
 def _texts(path: Path) -> Iterator[tuple[str, str]]:
@@ -170,15 +183,17 @@ def find_leaks(paths: str | Path | Iterable[str | Path], secrets: Iterable[str])
     files: list[Path] = []
     for p in map(Path, paths):
         files += sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-    pats = _patterns(secrets)
+    needles = _needles(secrets)
     rows = []
     for f in files:
         for where, text in _texts(f):
-            for secret, pat in pats:
-                m = pat.search(text)
-                if m:
-                    a, b = max(0, m.start() - 20), min(len(text), m.end() + 20)
+            low = text.lower()
+            squeezed = _SEPS.sub("", text)  # "+000 555-0142" -> "+0005550142"
+            for secret, kind, needle in needles:
+                hay = low if kind == "text" else squeezed
+                i = hay.find(needle) if kind == "text" else _find_digits(hay, needle)
+                if i >= 0:
                     rows.append({"path": str(f), "secret": secret, "where": where,
-                                 "context": text[a:b]})
+                                 "context": hay[max(0, i - 20):i + len(needle) + 20]})
     out = pd.DataFrame(rows, columns=["path", "secret", "where", "context"])
     return out.drop_duplicates(["path", "secret"]).reset_index(drop=True) if len(out) else out

@@ -131,9 +131,10 @@ def group_rare(df: pd.DataFrame, columns: Sequence[str], min_count: int = 10,
             continue
         s = df[col]
         counts = s.value_counts(dropna=True)
+        counts = counts[counts > 0]
         rare = [c for c, n in counts.items() if n < min_count and c != other]
         if isinstance(s.dtype, pd.CategoricalDtype):
-            unused = [c for c in s.cat.categories if c not in counts.index or counts[c] == 0]
+            unused = [c for c in s.cat.categories if c not in counts.index]
             s = s.cat.remove_categories([c for c in unused if c != other])
             if not rare:
                 out[col] = s
