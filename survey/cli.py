@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from survey import pipeline
@@ -43,6 +43,8 @@ frame_app = typer.Typer(help="The sampling frame of enumeration areas.", no_args
 app.add_typer(frame_app, name="frame")
 select_app = typer.Typer(help="Select the sample: EAs, then households.", no_args_is_help=True)
 app.add_typer(select_app, name="select")
+listing_app = typer.Typer(help="The household listing of the selected EAs.", no_args_is_help=True)
+app.add_typer(listing_app, name="listing")
 
 
 @dataclass
@@ -254,6 +256,130 @@ def select_eas_cmd(ctx: typer.Context) -> None:
     _run_stage(ctx, lambda p: pipeline.select_eas(p), "Selecting EAs",
                lambda r: f"Selected {r.counts['eas']:,} EAs ({r.counts['certainty']} certainty) "
                          f"holding {r.counts['households']:,} census households")
+
+
+@listing_app.command("import")
+@_guard
+def listing_import_cmd(
+    ctx: typer.Context,
+    file: Annotated[Path | None, typer.Argument(help="Listing file (default: [listing] file).")] = None,
+) -> None:
+    """Read and check the listing of the selected EAs (needs `survey select eas`)."""
+    _run_stage(ctx, lambda p: pipeline.listing_import(p, file), "Reading the listing",
+               lambda r: f"Listed {r.counts['households']:,} households in {r.counts['eas']} EAs "
+                         f"({r.counts['warnings']} warnings)")
+
+
+@select_app.command("households")
+@_guard
+def select_households_cmd(ctx: typer.Context) -> None:
+    """Select households per EA and group; write the preload CSV and assignments."""
+    _run_stage(ctx, lambda p: pipeline.select_households(p), "Selecting households",
+               lambda r: f"Selected {r.counts['households']:,} households and "
+                         f"{r.counts['reserves']:,} reserves in {r.counts['eas']} EAs")
+
+
+@app.command("import")
+@_guard
+def import_cmd(
+    ctx: typer.Context,
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="Exports: files, folders or zips (default: everything in [fieldwork] exports).")] = None,
+    from_odk_central: Annotated[bool, typer.Option(
+        "--from-odk-central", help="Pull from ODK Central with pyodk's config file.")] = False,
+    project_id: Annotated[int | None, typer.Option(
+        "--project-id", help="ODK Central project id (default: [fieldwork] central_project).")] = None,
+) -> None:
+    """Import field data (ODK Central, Kobo, SurveyCTO, ODK XML) into the store."""
+    if from_odk_central and paths:
+        from survey.errors import ConfigError
+
+        raise ConfigError("give export files or --from-odk-central, not both")
+    _run_stage(ctx, lambda p: pipeline.import_exports(p, paths or (), from_central=from_odk_central,
+                                                      central_project=project_id),
+               "Importing field data",
+               lambda r: f"Imported {r.counts['new_batches']} new export(s) "
+                         f"({r.counts['skipped_batches']} already imported): "
+                         f"{r.counts['submissions']:,} submissions, "
+                         f"{r.counts['problems']:,} problems recorded")
+
+
+@app.command("weight")
+@_guard
+def weight_cmd(ctx: typer.Context) -> None:
+    """Weight: base, nonresponse, calibration, trimming and replicate weights."""
+    _run_stage(ctx, lambda p: pipeline.weight(p), "Weighting",
+               lambda r: f"Weighted {r.counts['weighted']:,} respondents of "
+                         f"{r.counts['sampled']:,} sampled households; "
+                         f"{r.counts['replicates']} replicate weights; Kish deff "
+                         f"{r.counts['deff_kish_x100'] / 100:.2f}")
+
+
+@app.command("export")
+@_guard
+def export_cmd(
+    ctx: typer.Context,
+    formats: Annotated[list[str] | None, typer.Option(
+        "--format", "-f", help="dta, sav, xlsx, parquet or csv (repeatable; default: [output] formats).")] = None,
+) -> None:
+    """Write the weighted, labelled data for Stata, SPSS, Excel and Parquet users."""
+    _run_stage(ctx, lambda p: pipeline.export(p, tuple(formats) if formats else None),
+               "Exporting the data",
+               lambda r: f"Wrote {r.counts['files']} files")
+
+
+@app.command("demo")
+@_guard
+def demo_cmd(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(help="Folder for the demo project.")],
+    eas: Annotated[int, typer.Option(help="EAs in the demo country's frame.")] = 20_000,
+    households: Annotated[int, typer.Option(help="Households in the demo country.")] = 3_000_000,
+    sample_eas: Annotated[int | None, typer.Option(help="EAs to select (default 100).")] = None,
+) -> None:
+    """Run every stage on a synthetic country with known effects of migration."""
+    from survey.demo.run import run_demo
+
+    opts = _opts(ctx)
+    show = not (opts.quiet or opts.json)
+    if show:
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                      console=_err(), transient=True) as bar:
+            task = bar.add_task("Demo", total=12)
+
+            @contextmanager
+            def step(description: str) -> Iterator[None]:
+                bar.update(task, description=description)
+                yield
+                bar.advance(task)
+
+            result = run_demo(directory, n_eas=eas, households=households,
+                              sample_eas=sample_eas, step=step)
+    else:
+        result = run_demo(directory, n_eas=eas, households=households, sample_eas=sample_eas)
+    if opts.json:
+        _emit_json({"project": str(result.project.root), "seconds": round(result.seconds, 2),
+                    "stages": {k: v.to_dict() for k, v in result.stages.items()},
+                    "headline": pipeline.records(result.headline),
+                    "files": {k: str(v) for k, v in result.files.items()}})
+        return
+    if opts.quiet:
+        return
+    con = _out()
+    head = result.headline
+    view = head.assign(interval=[f"[{a:.3g}, {b:.3g}]" for a, b in zip(head["ci_low"], head["ci_high"])],
+                       inside=head["covered"].map({True: "yes", False: "NO"}))
+    con.print(_table(view[["label", "group", "estimate", "se", "interval", "known", "inside"]],
+                     title="Effects of migration (survey-weighted regression with controls)"))
+    c = result.stages["weight"].counts
+    con.print(f"{c['respondent']:,} interviews of {c['sampled']:,} sampled households in "
+              f"{result.stages['select_eas'].counts['eas']} EAs; "
+              f"{head['covered'].sum()} of {len(head)} known effects inside the 95% intervals.")
+    con.print(f"Project  {result.project.root}")
+    con.print(f"Outputs  {result.project.out_dir}  (headline.csv, data/, fieldwork/, weight_chain.csv)")
+    con.print(f"Export   {result.files['export']}")
+    con.print(f"Done in {result.seconds:.1f} s. Try: survey -C {directory} status")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,6 +98,31 @@ class AllocationSection:
     sort_by: tuple[str, ...] = ()  # implicit stratification within strata
 
 
+ListingMethod = Literal["systematic", "srs"]
+
+
+@dataclass(frozen=True)
+class ListingSection:
+    """The household listing of the selected EAs (phase 1) and phase-2 selection."""
+
+    file: str = "data/listing.csv"  # one row per listed household
+    sheet: str | None = None
+    ea: str = "ea_id"
+    hh: str = "hh_id"
+    group: str = "group"
+    method: ListingMethod = "systematic"  # household selection within EA x group
+    reserve: int = _f(2, min=0)  # reserve households per EA x group
+
+
+@dataclass(frozen=True)
+class FieldworkSection:
+    """The questionnaire and where its exports are found."""
+
+    form: str = "forms/household.xlsx"
+    exports: str = "data/exports"  # folder that `survey import` reads by default
+    central_project: int | None = _f(None, min=1)  # ODK Central project id (--from-odk-central)
+
+
 @dataclass(frozen=True)
 class SeedsSection:
     """Seeds of every random step, so that a project re-runs identically."""
@@ -206,6 +231,8 @@ class Config:
     strata: StrataSection = _f(factory=StrataSection)
     allocation: AllocationSection = _f(factory=AllocationSection)
     takes: Mapping[str, int] = _f(factory=_default_takes, min=0, identifier=True)
+    listing: ListingSection = _f(factory=ListingSection)
+    fieldwork: FieldworkSection = _f(factory=FieldworkSection)
     seeds: SeedsSection = _f(factory=SeedsSection)
     nonresponse: NonresponseSection = _f(factory=NonresponseSection)
     calibration: CalibrationSection = _f(factory=CalibrationSection)
@@ -496,6 +523,19 @@ sort_by = []                  # implicit stratification within strata
 emigrant = 7                  # a former member now abroad
 returnee = 7                  # a member back after 3+ months abroad
 none = 7                      # no migrant
+
+[listing]                     # phase 1: households listed in the selected EAs
+file = "data/listing.csv"     # one row per household: EA id, household id, group
+ea = "ea_id"
+hh = "hh_id"
+group = "group"               # emigrant | returnee | none (common spellings accepted)
+method = "systematic"         # household selection in each EA x group: systematic | srs
+reserve = 2                   # reserve households per EA x group
+
+[fieldwork]
+form = "forms/household.xlsx" # the questionnaire fielded
+exports = "data/exports"      # `survey import` reads every export found here
+# central_project = 1         # ODK Central project id, for `survey import --from-odk-central`
 
 [seeds]                       # every random step is reproducible
 select_eas = 20100101

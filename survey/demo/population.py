@@ -95,7 +95,8 @@ def simulate_households(frame: pd.DataFrame, rng: np.random.Generator, *,
         ``hh_id``, ``region``, ``urban``, ``group``, covariates ``hh_size``,
         ``head_age``, ``head_female``, ``head_education`` (years), the counts
         ``n_emigrants``, ``n_returnees``, ``n_children`` (aged 6-17),
-        ``n_enrolled`` and outcomes ``receives_remittances``, ``remittances``
+        ``n_enrolled``, ``p_enrolled`` (each child's probability of attending school) and
+        outcomes ``receives_remittances``, ``remittances``
         (annual amount, 0 if none), ``education_spending``, ``health_insurance``.
 
     Notes
@@ -163,6 +164,7 @@ def simulate_households(frame: pd.DataFrame, rng: np.random.Generator, *,
         "n_returnees": n_returnees,
         "n_children": n_children,
         "n_enrolled": n_enrolled,
+        "p_enrolled": np.round(np.clip(p_enrol, 0, 1), 6),
         "receives_remittances": receives.astype(np.int64),
         "remittances": remittances,
         "education_spending": np.round(np.maximum(spending, 0.0), 0),
