@@ -237,29 +237,28 @@ def _calibrated_linear(design: Design, wy: np.ndarray, wx: np.ndarray, code: np.
 
 def _replicate_linear(design: Design, y: np.ndarray, x: np.ndarray | None, m: np.ndarray,
                       dom: Domains, kind: str, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Replicate variances, and the replicate estimates (D, k, R), from one sparse
-    product per variable."""
+    """Replicate variances, and the replicate estimates (D, k, R).
+
+    Every (domain, variable) sum under every replicate comes from one sparse
+    product with the (n x R) replicate weights, for numerators and denominators.
+    """
     info = design.replicates
     Wr = info.weights
     n, k = y.shape
     D = dom.n
-    rows = np.arange(n)
-    var = np.empty((D, k))
-    reps = np.empty((D, k, Wr.shape[1]))
-    for j in range(k):
-        r = rows[m[:, j]]
-        d = dom.code[r]
-        ind_y = sp.csr_matrix((y[r, j], (d, r)), shape=(D, n))
-        xs = np.ones(len(r)) if x is None else x[r, j]
-        ind_x = sp.csr_matrix((xs, (d, r)), shape=(D, n))
-        Yr = np.asarray(ind_y @ Wr)
-        if kind == "total":
-            theta = Yr
-        else:
-            with np.errstate(invalid="ignore", divide="ignore"):
-                theta = Yr / np.asarray(ind_x @ Wr)
-        var[:, j] = replicate_variance(design, est[:, j], theta)
-        reps[:, j] = theta
+    rr, jj = np.nonzero(m)  # rows with a value in a domain, and their variable
+    key = dom.code[rr] * k + jj
+    num = sp.csr_matrix((y[rr, jj], (key, rr)), shape=(D * k, n))
+    Yr = np.asarray(num @ Wr)
+    if kind == "total":
+        theta = Yr
+    else:
+        xs = np.ones(len(rr)) if x is None else x[rr, jj]
+        Xr = np.asarray(sp.csr_matrix((xs, (key, rr)), shape=(D * k, n)) @ Wr)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            theta = Yr / Xr
+    reps = theta.reshape(D, k, -1)
+    var = replicate_variance(design, est, reps)
     return var, reps
 
 

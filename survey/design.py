@@ -256,10 +256,10 @@ class Design:
     def replicate(self, method: str = "jkn", **kwargs: Any) -> Design:
         """Convert to a replicate-weight design (R's ``as.svrepdesign``).
 
-        See :func:`survey.replicates.make_replicates` for methods and options
+        See :func:`survey.repweights.make_replicates` for methods and options
         (``"jk1"``, ``"jkn"``, ``"brr"``, ``"fay"``, ``"bootstrap"``).
         """
-        from survey.replicates import make_replicates
+        from survey.repweights import make_replicates
 
         return make_replicates(self, method, **kwargs)
 
@@ -329,12 +329,18 @@ class Design:
         With ``mask``, only rows with nonzero weight inside the mask count.
         """
         if self.replicates is not None:
+            if mask is None:
+                if "degf" not in self._cache:  # a rank of the replicate weights: compute once
+                    self._cache["degf"] = self.replicates.degf(self)
+                return self._cache["degf"]
             return self.replicates.degf(self, mask)
         st = self.stages[0]
         inset = self.w != 0
         if mask is not None:
             inset &= mask
-        return int(len(np.unique(st.unit[inset])) - len(np.unique(st.group[inset])))
+        units = np.bincount(st.unit[inset], minlength=st.n_unit_total) > 0
+        groups = np.bincount(st.group[inset], minlength=st.n_groups) > 0
+        return int(units.sum() - groups.sum())
 
     def column(self, name: str) -> pd.Series:
         """A column of the data, with an error that suggests close names."""
