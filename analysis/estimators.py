@@ -246,15 +246,30 @@ def _replicate_linear(design: Design, y: np.ndarray, x: np.ndarray | None, m: np
     Wr = info.weights
     n, k = y.shape
     D = dom.n
-    rr, jj = np.nonzero(m)  # rows with a value in a domain, and their variable
-    key = dom.code[rr] * k + jj
-    num = sp.csr_matrix((y[rr, jj], (key, rr)), shape=(D * k, n))
-    Yr = np.asarray(num @ Wr)
+    xs = np.ones_like(y) if x is None else x
+    if D <= 32:
+        # a dense BLAS product per chunk of (domain, variable) columns beats a sparse
+        # product by far although it multiplies the zeros outside each domain
+        Yr = np.empty((D * k, Wr.shape[1]))
+        Xr = np.empty((D * k, Wr.shape[1]))
+        yz = np.where(m, y, 0.0)
+        xz = np.where(m, xs, 0.0)
+        step = max(1, 32 // k) if k < 32 else 1
+        for d0 in range(0, D, step):
+            ds = range(d0, min(d0 + step, D))
+            ind = np.stack([dom.code == d for d in ds], axis=1).astype(float)  # (n, |ds|)
+            Zy = (yz[:, None, :] * ind[:, :, None]).reshape(n, -1)
+            Zx = (xz[:, None, :] * ind[:, :, None]).reshape(n, -1)
+            Yr[d0 * k: (ds[-1] + 1) * k] = Zy.T @ Wr
+            Xr[d0 * k: (ds[-1] + 1) * k] = Zx.T @ Wr
+    else:
+        rr, jj = np.nonzero(m)  # rows with a value in a domain, and their variable
+        key = dom.code[rr] * k + jj
+        Yr = np.asarray(sp.csr_matrix((y[rr, jj], (key, rr)), shape=(D * k, n)) @ Wr)
+        Xr = np.asarray(sp.csr_matrix((xs[rr, jj], (key, rr)), shape=(D * k, n)) @ Wr)
     if kind == "total":
         theta = Yr
     else:
-        xs = np.ones(len(rr)) if x is None else x[rr, jj]
-        Xr = np.asarray(sp.csr_matrix((xs, (key, rr)), shape=(D * k, n)) @ Wr)
         with np.errstate(invalid="ignore", divide="ignore"):
             theta = Yr / Xr
     reps = theta.reshape(D, k, -1)
