@@ -34,6 +34,8 @@ import pandas as pd
 from scipy import stats
 
 from analysis.balance import balance
+from analysis.contrast import contrast
+from analysis.estimators import mean
 from analysis.glm import glm_fit
 from survey.design import Design
 from survey.errors import EstimationError, SurveyWarning
@@ -392,13 +394,12 @@ def _support(p: np.ndarray, t: np.ndarray, rows: np.ndarray, rule) -> np.ndarray
 
 
 def _raw(d: Design, outcome: str, y0, tt, rows, w, variance, level) -> ImpactFit:
-    import analysis.contrast as contrast_mod
-    from analysis.estimators import mean
 
-    by = d.data[_T].map({1.0: "treated", 0.0: "control"})
-    dd = d.map(lambda df: df.assign(_arm=by.astype("string")))
+    arm = np.where(tt == 1, "treated", "control")
+    arm = np.where(rows, arm, "outside")  # outside the mask: a domain with no rows used
+    dd = d.map(lambda df: df.assign(_arm=pd.array(arm, dtype="string")))
     m = mean(dd, outcome, by="_arm", mask=rows, vcov=True)
-    c = contrast_mod.contrast(m, {"treated": 1, "control": -1})
+    c = contrast(m, {"treated": 1, "control": -1})
     n1, n0 = int((rows & (tt == 1)).sum()), int((rows & (tt == 0)).sum())
     df = float(d.degf(rows)) if d.replicates is None else float(d.degf())
     return ImpactFit(outcome, "raw", "replicate" if d.replicates is not None else "linearization",
