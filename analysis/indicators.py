@@ -151,7 +151,7 @@ def catalogue(*, recall_months: int = 12, school_age: tuple[int, int] = (6, 17),
     deciders = "[" + ", ".join(repr(d) for d in women_deciders) + "]"
     lo, hi = school_age
     out: list[Indicator] = [
-        Indicator("rem_received", f"Received remittances (last {r} months)", "remittances", rec),
+        Indicator("remittances_received", f"Received remittances (last {r} months)", "remittances", rec),
         Indicator("rem_amount_year", "Annual remittances received (LCU, receivers)", "remittances",
                   annual, universe=rec, kind="mean", median=True, unit="LCU"),
     ]
@@ -189,15 +189,15 @@ def catalogue(*, recall_months: int = 12, school_age: tuple[int, int] = (6, 17),
                   universe=f"age >= {adult_age}", kind="mean", unit="years"),
         Indicator("spend_health", "Household health spending (last 12 months, LCU)", "health",
                   "spend_health_year", kind="mean", median=True, unit="LCU"),
-        Indicator("insured", "Covered by health insurance (persons)", "health",
+        Indicator("insured_person", "Covered by health insurance (persons)", "health",
                   "insured == 'yes'", table="members"),
         Indicator("any_insured", "Household with a member covered by health insurance", "health",
                   "any(members, insured == 'yes')"),
         Indicator("health_good", "Self-rated health good or very good (persons)", "health",
                   "self_rated_health in ['very_good', 'good']", table="members"),
-        Indicator("sought_care", "Consulted a provider when ill (ill in last 30 days)", "health",
+        Indicator("consulted_when_ill", "Consulted a provider when ill (ill in last 30 days)", "health",
                   "sought_care == 'yes'", table="members", universe="ill_30d == 'yes'"),
-        Indicator("forgone_care_cost", "Forgone care because of cost (ill in last 30 days)",
+        Indicator("forgone_care_ill", "Forgone care because of cost (ill in last 30 days)",
                   "health", "sought_care == 'no' and forgone_care_cost == 'yes'", table="members",
                   universe="ill_30d == 'yes'"),
         Indicator("female_head", "Female-headed household (de jure)", "gender",
@@ -217,9 +217,9 @@ def catalogue(*, recall_months: int = 12, school_age: tuple[int, int] = (6, 17),
                              "gender", f"dec_{q} in {deciders}",
                              universe=rec if q == "remittance_use" else None))
     out += [
-        Indicator("women_own_land", "A woman of the household owns land", "gender",
+        Indicator("woman_owns_land", "A woman of the household owns land", "gender",
                   "women_own_land == 'yes'"),
-        Indicator("women_own_house", "A woman of the household owns the dwelling", "gender",
+        Indicator("woman_owns_dwelling", "A woman of the household owns the dwelling", "gender",
                   "women_own_house == 'yes'"),
     ]
     out += [custom_indicator(c) for c in custom]
@@ -728,6 +728,12 @@ def prepare(design: Design, tables: Mapping[str, pd.DataFrame] | None = None,
         new["remittance_receiving"] = pd.array(
             np.where(pd.isna(rr), None, np.where(rr == "yes", "receiving", "not receiving")),
             dtype="string")
+    for ind in inds:
+        table = hd if not ind.person_level else children.get(ind.table)
+        if table is not None and ind.name in table.columns:
+            raise ConfigError(f"indicator {ind.name!r} has the name of a field of the "
+                              f"{ind.table!r} table and would overwrite it",
+                              field=ind.name, hint="give the indicator another name")
     hh_inds = [i for i in inds if not i.person_level]
     person_inds = [i for i in inds if i.person_level]
     base = hd.assign(**new)
