@@ -203,7 +203,7 @@ def headline_effects(project: Project) -> pd.DataFrame:
         ``ci_high``, ``known`` (the true effect) and ``covered`` (the 95% interval
         contains it), and ``n``.
     """
-    import analysis.glm as glm
+    from analysis.glm import glm
     from survey.demo.population import EFFECTS
     from survey.design import Design
 
@@ -214,7 +214,7 @@ def headline_effects(project: Project) -> pd.DataFrame:
         controls = [c for c in _CONTROLS if c != outcome and not (outcome == "female_head"
                                                                  and c == "head_female")]
         formula = f"{outcome} ~ is_emigrant + is_returnee + " + " + ".join(controls)
-        est = glm.glm(design, formula).to_frame().set_index("term")
+        est = glm(design, formula).to_frame().set_index("term")
         for g in ("emigrant", "returnee"):
             r = est.loc[f"is_{g}"]
             known = EFFECTS.get(outcome, {}).get(g, 0.0)
