@@ -228,11 +228,11 @@ class ReplayAdapter(requests.adapters.HTTPAdapter):
 
 
 def test_import_from_odk_central_offline(copy, monkeypatch, tmp_path):
-    from instruments.formats.odata import write_odata_json
-    from instruments.formats.odk_central import read_odk_central_zip
     from pyodk._utils.config import CentralConfig, Config
     from pyodk.client import Client
 
+    from instruments.formats.odata import write_odata_json
+    from instruments.formats.odk_central import read_odk_central_zip
     from survey.stages import fieldwork
 
     secret = "s3cret-not-real-pw"
