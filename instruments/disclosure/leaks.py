@@ -47,6 +47,7 @@ def _dms(x: float, hemi: str) -> str:
     return f"{d}°{m:02d}'{s:04.1f}\"{h}"
 
 
+_PREFIX = 5
 _SEPS = re.compile(r"(?<=\d)[ \-.()/]{1,2}(?=\d)")
 
 
@@ -87,11 +88,10 @@ def _texts(path: Path) -> Iterator[tuple[str, str]]:
                 data = zf.read(name)
                 text = data.decode("utf-8", errors="replace")
                 yield f"member {name}", text
-                if name.endswith(".xml"):  # shared strings split across runs <t>..</t>
+                # workbooks: cell values are in the sheets' and sharedStrings' XML
+                if name.endswith(".xml"):  # a string split across runs <t>..</t>
                     yield f"member {name} (text)", re.sub(r"<[^>]+>", "", text)
-    if suffix in (".xlsx", ".xlsm"):
-        yield from _xlsx(path)
-    elif suffix in (".dta", ".sav", ".zsav", ".por"):
+    if suffix in (".dta", ".sav", ".zsav", ".por"):
         yield from _readstat(path, suffix)
     elif suffix in (".parquet", ".pq"):
         yield from _parquet(path)
@@ -107,29 +107,6 @@ def _frame_text(df: pd.DataFrame) -> str:
         else:
             parts += col.dropna().astype(str).tolist()
     return "\n".join(parts)
-
-
-def _xlsx(path: Path) -> Iterator[tuple[str, str]]:
-    from openpyxl import load_workbook
-
-    wb = load_workbook(path, read_only=True, data_only=False)
-    try:
-        for ws in wb.worksheets:
-            cells = []
-            for row in ws.iter_rows(values_only=True):
-                for v in row:
-                    if v is None:
-                        continue
-                    cells.append(repr(v) if isinstance(v, float) else str(v))
-                    if isinstance(v, float):
-                        cells.append(f"{v:.6f}")
-            yield f"sheet {ws.title}", "\n".join(cells)
-        props = wb.properties
-        yield "workbook properties", " ".join(str(getattr(props, a, "")) for a in
-                                              ("title", "subject", "creator", "description",
-                                               "keywords", "lastModifiedBy"))
-    finally:
-        wb.close()
 
 
 def _readstat(path: Path, suffix: str) -> Iterator[tuple[str, str]]:
@@ -183,17 +160,21 @@ def find_leaks(paths: str | Path | Iterable[str | Path], secrets: Iterable[str])
     files: list[Path] = []
     for p in map(Path, paths):
         files += sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-    needles = _needles(secrets)
+    buckets: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for secret, kind, needle in _needles(secrets):  # shared prefixes searched once
+        buckets.setdefault((kind, needle[:_PREFIX]), []).append((secret, needle))
     rows = []
     for f in files:
         for where, text in _texts(f):
-            low = text.lower()
-            squeezed = _SEPS.sub("", text)  # "+000 555-0142" -> "+0005550142"
-            for secret, kind, needle in needles:
-                hay = low if kind == "text" else squeezed
-                i = hay.find(needle) if kind == "text" else _find_digits(hay, needle)
-                if i >= 0:
-                    rows.append({"path": str(f), "secret": secret, "where": where,
-                                 "context": hay[max(0, i - 20):i + len(needle) + 20]})
+            hays = {"text": text.lower(), "digits": _SEPS.sub("", text)}  # 555-01 -> 55501
+            for (kind, prefix), group in buckets.items():
+                hay = hays[kind]
+                if hay.find(prefix) < 0:
+                    continue
+                for secret, needle in group:
+                    i = hay.find(needle) if kind == "text" else _find_digits(hay, needle)
+                    if i >= 0:
+                        rows.append({"path": str(f), "secret": secret, "where": where,
+                                     "context": hay[max(0, i - 20):i + len(needle) + 20]})
     out = pd.DataFrame(rows, columns=["path", "secret", "where", "context"])
     return out.drop_duplicates(["path", "secret"]).reset_index(drop=True) if len(out) else out
