@@ -171,6 +171,27 @@ def _formula(response: str, controls: Sequence[str]) -> str:
     return f"{response} ~ " + (" + ".join(controls) if controls else "1")
 
 
+def _expand(d: Design, controls: Sequence[str], rows: np.ndarray) -> tuple[Design, list[str]]:
+    """Controls as numeric model columns: a categorical control becomes 0/1 columns for
+    the levels present in ``rows`` after the first (R's treatment contrasts within
+    the domain), so a level absent from a domain or a support is no empty column."""
+    new, names = {}, []
+    for c in controls:
+        s = d.data[c]
+        if (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)) and \
+                not isinstance(s.dtype, pd.CategoricalDtype):
+            names.append(c)
+            continue
+        na = s.isna().to_numpy()
+        vals = np.where(na, None, s.astype(object).to_numpy())
+        levels = sorted({v for v in vals[rows & ~na]}, key=str)
+        for k, lev in enumerate(levels[1:], start=1):
+            col = f"_{c}_{k}"
+            new[col] = np.where(na, np.nan, (vals == lev).astype(float))
+            names.append(col)
+    return (d.map(lambda df: df.assign(**new)) if new else d), names
+
+
 def _logit_newton(X: np.ndarray, t: np.ndarray, W: np.ndarray, start: np.ndarray) -> np.ndarray:
     """Weighted logistic fits for a stack of weight vectors ``W`` (n, R): (R, p)."""
     beta = np.repeat(start[None, :], W.shape[1], axis=0)
@@ -314,7 +335,8 @@ def impact_fit(design: Design, outcome: str, treatment: str, controls: Sequence[
     if method == "raw":
         return _raw(d, outcome, y0, tt, rows, w, variance, level)
     if method == "regression":
-        fit = glm_fit(d, _formula(outcome, [_T, *controls]), mask=rows)
+        dx, cols = _expand(d, controls, rows)
+        fit = glm_fit(dx, _formula(outcome, [_T, *cols]), mask=rows)
         j = fit.terms.index(_T)
         return ImpactFit(outcome, method, "replicate" if d.replicates is not None else
                          "linearization", float(fit.coef[j]), float(fit.se[j]),
@@ -327,9 +349,17 @@ def impact_fit(design: Design, outcome: str, treatment: str, controls: Sequence[
         raise EstimationError("no common support: the controls separate treated and comparison "
                               "units completely", column=treatment,
                               hint="use fewer or coarser controls")
-    pfit = glm_fit(d, _formula(_T, controls), family="binomial", mask=fit_rows)
+    try:
+        dx, cols = _expand(d, controls, fit_rows)
+        pfit = glm_fit(dx, _formula(_T, cols), family="binomial", mask=fit_rows)
+    except EstimationError as err:
+        raise EstimationError(
+            f"the propensity model of {treatment!r} on {', '.join(controls) or 'nothing'} "
+            f"cannot be fitted ({err.message}): the controls separate treated and comparison "
+            "units (perfectly)", column=treatment,
+            hint="there is no common support to compare; use fewer or coarser controls") from err
     p = np.where(fit_rows, pfit.fitted, np.nan)
-    X, _ = pfit.model.matrix(d.data)
+    X, _ = pfit.model.matrix(dx.data)
     edge = fit_rows & ((p < _EDGE) | (p > 1 - _EDGE))
     if edge.any():
         warnings.warn(f"the propensity model separates (quasi-)perfectly: {int(edge.sum())} units "
@@ -340,7 +370,8 @@ def impact_fit(design: Design, outcome: str, treatment: str, controls: Sequence[
         # the propensity of the support is refitted on it, so that the comparison units'
         # odds weights represent the treated units that remain, not those dropped
         fit_rows = S
-        pfit = glm_fit(d, _formula(_T, controls), family="binomial", mask=fit_rows)
+        dx, cols = _expand(d, controls, fit_rows)
+        pfit = glm_fit(dx, _formula(_T, cols), family="binomial", mask=fit_rows)
         p = np.where(fit_rows, pfit.fitted, np.nan)
     d1, d0 = int((rows & (t == 1) & ~S).sum()), int((rows & (t == 0) & ~S).sum())
     n1, n0 = int((S & (t == 1)).sum()), int((S & (t == 0)).sum())
