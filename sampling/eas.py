@@ -78,11 +78,6 @@ def _prepare(frame, allocation, strata, size, method, sort_by, serpentine, ea):
                 column=col,
                 hint="name the stratum and size columns with strata= and size=",
             )
-    if ea in frame.columns and not frame[ea].is_unique:
-        dup = frame[ea][frame[ea].duplicated()].iloc[0]
-        raise SamplingError(
-            f"EA id {dup!r} appears twice in the frame", column=ea, hint="run check_frame first"
-        )
     alloc = _allocation_map(allocation, strata)
     codes, labels = pd.factorize(frame[strata], sort=True)
     if (codes < 0).any():
@@ -268,6 +263,14 @@ def select_eas(
     cc = c[chosen]
     first = np.searchsorted(cc, np.arange(len(labels)), side="left")
     out = frame.iloc[order[chosen]].copy()
+    # the full frame's ids are checked by check_frame; the selected ones must be unique
+    if ea in out.columns and not out[ea].is_unique:
+        dup = out[ea][out[ea].duplicated()].iloc[0]
+        raise SamplingError(
+            f"EA id {dup!r} appears twice among the selected EAs",
+            column=ea,
+            hint="make EA ids unique: run check_frame on the frame first",
+        )
     out["pi1"] = pi[chosen]
     out["certainty"] = cert[chosen]
     out["selection_order"] = np.arange(chosen.size) - first[cc] + 1

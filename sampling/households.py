@@ -90,13 +90,6 @@ def _prepare(listing, ea, hh, group, groups, eas):
             key=str(df[hh].iloc[i]),
             hint=f"groups are {', '.join(groups)}; read_listing normalises common spellings",
         )
-    if not df[hh].is_unique:
-        dup = df[hh][df[hh].duplicated()].iloc[0]
-        raise SamplingError(
-            f"household id {dup!r} appears more than once",
-            column=hh,
-            hint="household ids must be unique across EAs; run check_listing",
-        )
     listed = pd.Index(uniq).astype("string")
     if eas is not None:
         if ea not in eas.columns:
@@ -115,6 +108,13 @@ def _prepare(listing, ea, hh, group, groups, eas):
         all_eas, pos = listed, np.arange(len(listed))
     e_code = pos[codes[~marker]].astype(np.int64)
     return df, all_eas, e_code, g_code.astype(np.int64)
+
+
+def _stable_order(code: np.ndarray, n_codes: int) -> np.ndarray:
+    """Stable argsort of small non-negative integer codes (radix sort when they fit 16 bits)."""
+    if n_codes <= np.iinfo(np.uint16).max:
+        return np.argsort(code.astype(np.uint16), kind="stable")
+    return np.argsort(code, kind="stable")
 
 
 def _cells(all_eas, e_code, g_code, takes, ea, group, groups) -> pd.DataFrame:
@@ -242,14 +242,22 @@ def select_households(
     N = cell.size
     L = cells["L_hig"].to_numpy()
     m = cells["m_hig"].to_numpy()
-    within = np.arange(N) if order is None else pd.to_numeric(df[order]).to_numpy()
-    # position of each household in its cell, in listing order
-    seq = np.lexsort((np.arange(N), within, cell))
     cstart = np.cumsum(L) - L
-    pos = np.empty(N, dtype=np.int64)
-    pos[seq] = np.arange(N) - cstart[cell[seq]]
+
+    def rank_in_cell(sorted_idx: np.ndarray) -> np.ndarray:
+        """Rank of each household within its cell, given an order sorted by cell."""
+        r = np.empty(N, dtype=np.int64)
+        r[sorted_idx] = np.arange(N) - cstart[cell[sorted_idx]]
+        return r
+
     key = gen.random(N)
     if method == "systematic":
+        # position in the cell in listing order (stable sort on the cell keeps row order)
+        if order is None:
+            seq = _stable_order(cell, L.size)
+        else:
+            seq = np.lexsort((pd.to_numeric(df[order]).to_numpy(), cell))
+        pos = rank_in_cell(seq)
         k = np.divide(L, m, out=np.ones(L.size), where=m > 0)
         start = gen.random(L.size) * k
         kc, sc, mc = k[cell], start[cell], m[cell]
@@ -258,20 +266,33 @@ def select_households(
             return np.clip(np.ceil((t - sc) / kc), 0, mc)
 
         chosen = (hits(pos + 1.0) - hits(pos.astype(float))) > 0
+        if reserve:
+            # reserves: random order among the households not chosen, in one float sort
+            rrank = rank_in_cell(np.argsort(2.0 * cell + chosen + key))
+            is_reserve = ~chosen & (rrank < reserve)
+        else:
+            rrank, is_reserve = pos, np.zeros(N, dtype=bool)
     else:
-        rs = np.lexsort((key, cell))
-        rank = np.empty(N, dtype=np.int64)
-        rank[rs] = np.arange(N) - cstart[cell[rs]]
-        chosen = rank < m[cell]
-    # reserves: random order among the households not chosen
-    rs = np.lexsort((key, chosen, cell))  # within cell: not chosen first (False < True), by key
-    rrank = np.empty(N, dtype=np.int64)
-    rrank[rs] = np.arange(N) - cstart[cell[rs]]
-    is_reserve = ~chosen & (rrank < reserve)
+        # SRS: rank by a random key within the cell; the first m are the sample and the
+        # next `reserve` the reserves, in order
+        pos = rank_in_cell(np.argsort(cell + key))
+        mc = m[cell]
+        chosen = pos < mc
+        rrank = pos - mc
+        is_reserve = ~chosen & (rrank < reserve)
     keep = np.flatnonzero(chosen | is_reserve)
     # output order: EA, group, main sample in listing order, then reserves in order
     keep = keep[np.lexsort((pos[keep], np.where(is_reserve[keep], rrank[keep], -1), cell[keep]))]
     out = df.iloc[keep].copy()
+    # ids must be unique among the households drawn (they key the preload); the full
+    # listing's duplicates are reported by check_listing
+    if not out[hh].is_unique:
+        dup = out[hh][out[hh].duplicated()].iloc[0]
+        raise SamplingError(
+            f"household id {dup!r} appears more than once",
+            column=hh,
+            hint="household ids must be unique across EAs; run check_listing",
+        )
     kc = cell[keep]
     res = is_reserve[keep]
     out["L_hig"] = L[kc]

@@ -133,8 +133,10 @@ def test_bad_allocations_and_sizes():
         select_eas(bad, ALLOC, rng=1)
     assert err.value.key == "index 7"
     dup = frame.assign(ea_id=frame["ea_id"].where(frame.index != 3, "EA000"))
-    with pytest.raises(SamplingError, match="twice"):
-        select_eas(dup, ALLOC, rng=1)
+    # duplicates are check_frame's job; select_eas refuses a sample holding one id twice
+    with pytest.raises(SamplingError, match="twice among the selected") as err:
+        select_eas(dup, {"north": 12, "south": 3, "west": 2}, rng=1)
+    assert "check_frame" in err.value.hint
     with pytest.raises(SamplingError, match="unknown EA selection method"):
         select_eas(frame, ALLOC, method="pps_murphy", rng=1)
 
