@@ -31,7 +31,7 @@ N_EAS, N_STRATA, N_SELECT, N_HH = 100_000, 20, 1_000, 300_000
 TAKE = {"emigrant": 7, "returnee": 7, "none": 7}
 
 
-def _best(fn, repeats: int = 5) -> float:
+def _best(fn, repeats: int = 10) -> float:
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -117,7 +117,7 @@ def bench_svy(frame, alloc, listing) -> dict:
         s = svy.Sample(pf, svy.Design(stratum="stratum", mos="households"))
         s.sampling.pps_sys(alloc, rstate=3)
 
-    out["eas"] = _best(eas, repeats=3)
+    out["eas"] = _best(eas, repeats=10)
     lf = pl.from_pandas(listing.assign(cell=listing["ea_id"] + "_" + listing["group"]))
     L = listing.groupby(["ea_id", "group"]).size()
     sizes = {f"{e}_{g}": int(min(7, v)) for (e, g), v in L.items()}
@@ -126,7 +126,7 @@ def bench_svy(frame, alloc, listing) -> dict:
         s = svy.Sample(lf, svy.Design(stratum="cell"))
         s.sampling.srs(sizes, rstate=3)
 
-    out["hh"] = _best(hh, repeats=3)
+    out["hh"] = _best(hh, repeats=10)
     return out
 
 
@@ -136,7 +136,7 @@ options(digits = 15)
 frame <- read.csv(file.path(dir, "frame.csv"))
 lst <- read.csv(file.path(dir, "listing.csv"))
 alloc <- 50
-best <- function(expr_fun, k = 5) min(replicate(k, system.time(expr_fun())[["elapsed"]]))
+best <- function(expr_fun, k = 10) min(replicate(k, system.time(expr_fun())[["elapsed"]]))
 # timed: grouping the units by stratum (cell) and the selection itself, as ours does
 t_eas <- best(function() {
   by_stratum <- split(frame$households, frame$stratum)
