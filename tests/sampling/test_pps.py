@@ -86,3 +86,21 @@ def test_systematic_follows_the_sort_order():
     p = np.full(10, 0.5)
     idx = pps.systematic(p, np.zeros(10, dtype=np.int64), np.array([5]), np.random.default_rng(1))
     assert np.diff(idx).tolist() == [2, 2, 2, 2]
+
+
+def test_probabilities_match_r_sampling_inclusionprobabilities():
+    """Golden values from R: sampling::inclusionprobabilities(size, n), which also caps
+    certainty units at 1 iteratively. R 4.2.2, sampling 2.9, options(digits = 15);
+    script tests/data/sampling/inclusionprobabilities.R, output inclusionprobabilities.csv."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    gold = pd.read_csv(
+        Path(__file__).parents[1] / "data" / "sampling" / "inclusionprobabilities.csv"
+    )
+    codes = (gold["case"] - 1).to_numpy()
+    n_h = gold.groupby("case")["n"].first().to_numpy()
+    pi, cert = pps.pps_probabilities(gold["size"].to_numpy(float), codes, n_h)
+    np.testing.assert_allclose(pi, gold["pik"], rtol=1e-12)
+    assert cert.sum() == (gold["pik"] >= 1 - 1e-12).sum() > 0
