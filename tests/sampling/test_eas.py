@@ -63,20 +63,30 @@ def test_seed_reproduces_and_generator_seed_is_recorded():
     pd.testing.assert_frame_equal(c, select_eas(frame, ALLOC, rng=c.attrs["seed"]))
 
 
-def test_public_selection_frequencies_match_pi1():
-    """Binomial z bound |z| < 4.5 over 400 repeated selections (see test_pps docstring)."""
+@pytest.mark.parametrize("method", ["pps_systematic", "pps_brewer", "srs"])
+def test_public_selection_frequencies_match_pi1(method):
+    """R independent selections in ONE select_eas call: the frame tiled R times with
+    strata renamed per replicate. Binomial z bound |z| < 4.5 per EA (for K EAs the
+    false-alarm chance is at most K * 6.8e-6); fixed seed."""
     frame = _frame()
-    R = 400
-    p = inclusion_probabilities(frame, ALLOC)["pi1"].to_numpy()
-    count = np.zeros(len(frame))
-    pos = pd.Series(np.arange(len(frame)), index=frame["ea_id"])
-    for r in range(R):
-        s = select_eas(frame, ALLOC, sort_by="district", rng=r)
-        count[pos[s["ea_id"]].to_numpy()] += 1
+    R = 3000
+    p = inclusion_probabilities(frame, ALLOC, method=method)["pi1"].to_numpy()
+    rep = np.repeat(np.arange(R), len(frame))
+    big = pd.concat([frame] * R, ignore_index=True)
+    big = big.assign(
+        stratum=big["stratum"] + "#" + rep.astype(str),
+        orig=np.tile(np.arange(len(frame)), R),
+        ea_id=big["ea_id"] + "#" + rep.astype(str),
+    )
+    alloc = {f"{h}#{r}": n for r in range(R) for h, n in ALLOC.items()}
+    s = select_eas(big, alloc, method=method, sort_by="district", rng=12)
+    assert len(s) == R * sum(ALLOC.values())
+    count = np.bincount(s["orig"].to_numpy(), minlength=len(frame))
     free = p < 1
     z = (count[free] - R * p[free]) / np.sqrt(R * p[free] * (1 - p[free]))
     assert np.abs(z).max() < 4.5
     assert (count[~free] == R).all()
+    np.testing.assert_allclose(s["pi1"], p[s["orig"].to_numpy()])
 
 
 def test_serpentine_sort_runs_back_and_forth():
