@@ -37,7 +37,7 @@ def covariate_matrix(data: pd.DataFrame, covariates: Sequence[str]) -> tuple[np.
             names.append(c)
             continue
         na = s.isna().to_numpy()
-        vals = s.astype(object).to_numpy()
+        vals = np.where(na, None, s.astype(object).to_numpy())  # None: comparisons are False
         levels = sorted({v for v, m in zip(vals, na) if not m}, key=str)
         for lev in levels:
             cols.append(np.where(na, np.nan, (vals == lev).astype(float)))
