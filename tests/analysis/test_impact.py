@@ -14,7 +14,12 @@ tests/data/analysis/impact_goldens.R with R 4.2.2 and survey 4.1.1,
     # stacked estimating equations for IPW and AIPW written out with matrices in R;
     # the SE is SE(svytotal(~z / w, des)) of their influence values z
 
-for a continuous (``spend``) and a binary (``insured``) outcome. Estimates and SEs to
+for a continuous (``spend``) and a binary (``insured``) outcome; and
+impact_replicate_golden.csv (same script): ``withReplicates(as.svrepdesign(des,
+type = "JKn"), theta)`` where ``theta`` refits the propensity (``glm(...,
+quasibinomial)``) and, for AIPW, the outcome model with each replicate's weights on
+the full-sample support (SEs to 1e-10; estimates to 2e-8, R's glm being stopped at
+a relative deviance change of 1e-14 there). Estimates and SEs to
 1e-8 relative (R's IRLS stops at a relative deviance change of 1e-8); the suite does
 not need R.
 
@@ -114,6 +119,19 @@ def test_golden_vs_r(golden_design, row):
     assert f.se == pytest.approx(row["se"], rel=1e-8)
     assert f.df == row["df"]
     assert (f.n_treated, f.n_control) == (row["n_treated"], row["n_control"])
+
+
+REP = pd.read_csv(DATA / "impact_replicate_golden.csv")
+
+
+@pytest.mark.parametrize("row", REP.to_dict("records"),
+                         ids=[f"{r.outcome}-{r.method}" for r in REP.itertuples()])
+def test_replicate_golden_vs_r(golden_design, row):
+    f = impact_fit(golden_design, row["outcome"], "migrant", CONTROLS, row["method"],
+                   variance="replicate")
+    assert f.variance == "replicate"
+    assert f.estimate == pytest.approx(row["estimate"], rel=2e-8)
+    assert f.se == pytest.approx(row["se"], rel=1e-10)
 
 
 def test_impact_estimate_table(golden_design):
