@@ -243,11 +243,26 @@ def _replicate_linear(design: Design, y: np.ndarray, x: np.ndarray | None, m: np
     product with the (n x R) replicate weights, for numerators and denominators.
     """
     info = design.replicates
-    Wr = info.weights
     n, k = y.shape
     D = dom.n
     xs = np.ones_like(y) if x is None else x
-    if D <= 32:
+    if info.factored_for(design.w):
+        # replicates are PSU multipliers: replicate totals = F' (PSU x domain totals)
+        yz = np.where(m, y, 0.0) * design.w[:, None]
+        xz = np.where(m, xs, 0.0) * design.w[:, None]
+        U = info.factors.shape[0]
+        inside = dom.code >= 0
+        key = np.where(inside, info.unit * D + np.where(inside, dom.code, 0), U * D)
+        T = np.empty((U * D, 2 * k))
+        for j in range(k):  # per variable: a scatter of its column into (PSU, domain)
+            T[:, j] = np.bincount(key, weights=yz[:, j], minlength=U * D + 1)[:U * D]
+            T[:, k + j] = np.bincount(key, weights=xz[:, j], minlength=U * D + 1)[:U * D]
+        T = T.reshape(U, D * 2 * k)
+        reps = (info.factors.T @ T).reshape(-1, D, 2, k)  # (R, D, 2, k)
+        Yr = reps[:, :, 0, :].transpose(1, 2, 0).reshape(D * k, -1)
+        Xr = reps[:, :, 1, :].transpose(1, 2, 0).reshape(D * k, -1)
+    elif D <= 32:
+        Wr = info.weights
         # a dense BLAS product per chunk of (domain, variable) columns beats a sparse
         # product by far although it multiplies the zeros outside each domain
         Yr = np.empty((D * k, Wr.shape[1]))
@@ -263,6 +278,7 @@ def _replicate_linear(design: Design, y: np.ndarray, x: np.ndarray | None, m: np
             Yr[d0 * k: (ds[-1] + 1) * k] = Zy.T @ Wr
             Xr[d0 * k: (ds[-1] + 1) * k] = Zx.T @ Wr
     else:
+        Wr = info.weights
         rr, jj = np.nonzero(m)  # rows with a value in a domain, and their variable
         key = dom.code[rr] * k + jj
         Yr = np.asarray(sp.csr_matrix((y[rr, jj], (key, rr)), shape=(D * k, n)) @ Wr)

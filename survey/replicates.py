@@ -28,35 +28,69 @@ class ReplicateInfo:
 
     ``variance = scale * sum_r rscales[r] * (theta_r - centre)^2`` where the centre
     is the full-sample estimate when ``mse`` and the replicates' mean otherwise.
+
+    Replicates made from a design (jackknife, BRR, Fay, bootstrap) are PSU-level
+    multipliers: ``weights = base_w * factors[unit]``. They are then kept as the
+    (PSU x replicate) ``factors``, so estimators can form replicate totals from PSU
+    totals, and the (rows x replicates) matrix is built only when asked for.
     """
 
     method: str
-    weights: np.ndarray  # (n, R) analysis weights, combined with the sampling weights
+    matrix: np.ndarray | None  # (n, R) analysis weights, or None when given by factors
     scale: float
     rscales: np.ndarray  # (R,)
     mse: bool
     columns: tuple[str, ...] = ()
     rho: float | None = None
     degf_value: int | None = None
+    factors: np.ndarray | None = None  # (U, R) PSU-level multipliers
+    unit: np.ndarray | None = None  # (n,) PSU code of each row, indexing factors
+    base_w: np.ndarray | None = None  # (n,) the weights the factors multiply
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The (rows x replicates) analysis weights, combined with the sampling weights."""
+        if self.matrix is None:
+            W = self.factors[self.unit]
+            W *= self.base_w[:, None]
+            object.__setattr__(self, "matrix", W)  # a cache of derived values
+        return self.matrix
 
     @property
     def n_replicates(self) -> int:
-        return self.weights.shape[1]
+        return self.factors.shape[1] if self.factors is not None else self.matrix.shape[1]
+
+    def factored_for(self, w: np.ndarray) -> bool:
+        """Whether replicate totals may be taken from PSU totals of ``w``-weighted data."""
+        return self.factors is not None and self.base_w is not None and np.array_equal(w, self.base_w)
 
     def with_weights(self, weights: np.ndarray) -> ReplicateInfo:
         w = np.asarray(weights, dtype=float)
-        if w.shape != self.weights.shape:
-            raise DesignError(f"replicate weights have shape {w.shape}, expected {self.weights.shape}")
-        return dataclasses.replace(self, weights=w)
+        shape = (len(self.unit) if self.unit is not None else self.matrix.shape[0], self.n_replicates)
+        if w.shape != shape:
+            raise DesignError(f"replicate weights have shape {w.shape}, expected {shape}")
+        return dataclasses.replace(self, matrix=w, factors=None, unit=None, base_w=None)
 
     def degf(self, design, mask: np.ndarray | None = None) -> int:
         """R's ``degf.svyrep.design``: stored df, else rank of the weights minus one."""
         if self.degf_value is not None:
             return self.degf_value
+        if mask is None and self.factors is not None and (self.base_w > 0).all():
+            # rank(W) = rank(F): diag(w) times the row-to-PSU indicator has full column rank
+            return _rank(self.factors) - 1
         w = self.weights if mask is None else self.weights[mask]
-        gram = w.T @ w
-        ev = np.linalg.eigvalsh(gram)
-        return int((ev > ev.max() * 1e-10).sum()) - 1
+        return _rank(w) - 1
+
+
+def _rank(a: np.ndarray, tol: float = 1e-5) -> int:
+    """Numerical rank by pivoted QR, with R's ``qr(..., tol = 1e-5)`` relative tolerance."""
+    from scipy.linalg import qr
+
+    if a.shape[0] > 4 * a.shape[1]:
+        a = qr(a, mode="r")[0][: a.shape[1]]  # the same rank, from a square factor
+    r = qr(a, mode="r", pivoting=True)[0]
+    d = np.abs(np.diag(r))
+    return int((d > tol * d[0]).sum()) if len(d) and d[0] > 0 else 0
 
 
 def _replicate_columns(data: pd.DataFrame, spec: Sequence[str] | str) -> list[str]:
@@ -126,7 +160,7 @@ def replicate_design(data: pd.DataFrame, weights: str, replicate_weights: Sequen
         scale = 1.0
     if rs is None:
         rs = np.ones(R)
-    info = ReplicateInfo(method=method, weights=W, scale=float(scale), rscales=rs, mse=mse,
+    info = ReplicateInfo(method=method, matrix=W, scale=float(scale), rscales=rs, mse=mse,
                          columns=tuple(cols), rho=rho, degf_value=degf)
     object.__setattr__(base, "replicates", info)
     return base

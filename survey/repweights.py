@@ -76,15 +76,13 @@ def _appearance_order(codes: np.ndarray) -> np.ndarray:
 
 def _finish(design: Design, method: str, F: np.ndarray, unit: np.ndarray, scale: float,
             rscales: np.ndarray, mse: bool, rho: float | None = None) -> Design:
-    W = F[unit]
-    W *= design.w[:, None]
-    R = W.shape[1]
-    # R's degf: rank of the replicate weights minus 1; rank(W) = rank(F) because
-    # diag(w) times the row-to-PSU indicator has full column rank (w > 0)
-    rank = int(np.linalg.matrix_rank(F)) if (design.w > 0).all() else None
-    info = ReplicateInfo(method=method, weights=W, scale=float(scale), rscales=np.asarray(rscales, float),
+    R = F.shape[1]
+    # kept as PSU-level factors: estimators take replicate totals from PSU totals and
+    # the rows x replicates matrix is built only when something asks for it; R's degf
+    # (rank of the weights minus 1) is computed from F when first needed
+    info = ReplicateInfo(method=method, matrix=None, scale=float(scale), rscales=np.asarray(rscales, float),
                          mse=mse, columns=tuple(f"repw_{i + 1}" for i in range(R)), rho=rho,
-                         degf_value=None if rank is None else rank - 1)
+                         factors=np.asarray(F, dtype=float), unit=np.asarray(unit), base_w=design.w.copy())
     return design._evolve(replicates=info)
 
 
