@@ -284,8 +284,13 @@ def impact_fit(design: Design, outcome: str, treatment: str, controls: Sequence[
                control: str | Sequence[str] | None = None, mask: np.ndarray | None = None,
                support: Literal["minmax", "none"] | tuple[float, float] = "minmax",
                variance: Variance | None = None, k: int = 1, caliper: float | None = None,
-               level: float = 0.95, refit: bool = True) -> ImpactFit:
-    """Fit an impact estimate and keep its parts; see :func:`impact`."""
+               level: float = 0.95, refit: bool = True,
+               cache: dict | None = None) -> ImpactFit:
+    """Fit an impact estimate and keep its parts; see :func:`impact`.
+
+    ``refit`` refits the propensity model on the common support (default). ``cache``
+    is a dict that keeps propensity fits for other outcomes with the same rows.
+    """
     if method not in METHODS:
         raise EstimationError(f"method={method!r} is not one of {', '.join(METHODS)}")
     controls = list(controls)
@@ -342,42 +347,20 @@ def impact_fit(design: Design, outcome: str, treatment: str, controls: Sequence[
                          "linearization", float(fit.coef[j]), float(fit.se[j]),
                          float(fit.df_residual), n1, n0, support=rows, weights=np.where(rows, w, 0),
                          level=level)
-    # propensity-score methods
-    sep = _separation(d, t, controls, rows)
-    fit_rows = rows & ~sep
-    if (fit_rows & (t == 1)).sum() == 0 or (fit_rows & (t == 0)).sum() == 0:
-        raise EstimationError("no common support: the controls separate treated and comparison "
-                              "units completely", column=treatment,
-                              hint="use fewer or coarser controls")
-    try:
-        dx, cols = _expand(d, controls, fit_rows)
-        pfit = glm_fit(dx, _formula(_T, cols), family="binomial", mask=fit_rows)
-    except EstimationError as err:
-        raise EstimationError(
-            f"the propensity model of {treatment!r} on {', '.join(controls) or 'nothing'} "
-            f"cannot be fitted ({err.message}): the controls separate treated and comparison "
-            "units (perfectly)", column=treatment,
-            hint="there is no common support to compare; use fewer or coarser controls") from err
-    p = np.where(fit_rows, pfit.fitted, np.nan)
-    X, _ = pfit.model.matrix(dx.data)
-    edge = fit_rows & ((p < _EDGE) | (p > 1 - _EDGE))
-    if edge.any():
-        warnings.warn(f"the propensity model separates (quasi-)perfectly: {int(edge.sum())} units "
-                      "have fitted probabilities numerically 0 or 1; the common-support rule "
-                      "leaves them out", SurveyWarning, stacklevel=2)
-    S = _support(p, t, fit_rows & ~edge, support)
-    if refit and not S.all() and (S != fit_rows).any():
-        # the propensity of the support is refitted on it, so that the comparison units'
-        # odds weights represent the treated units that remain, not those dropped
-        fit_rows = S
-        dx, cols = _expand(d, controls, fit_rows)
-        pfit = glm_fit(dx, _formula(_T, cols), family="binomial", mask=fit_rows)
-        p = np.where(fit_rows, pfit.fitted, np.nan)
+    # propensity-score methods: the fit depends on the rows, not the outcome, so outcomes
+    # with the same rows share it (``cache``, used by the impact table)
+    key = (id(design), treatment, tuple(controls), str(support), refit,
+           hash(rows.tobytes()), hash(t.tobytes()))
+    ps = cache.get(key) if cache is not None else None
+    if ps is None:
+        ps = _propensity(d, t, controls, rows, support, refit, treatment)
+        if cache is not None:
+            cache[key] = ps
+    for msg in ps.warnings:
+        warnings.warn(msg, SurveyWarning, stacklevel=2)
+    S, fit_rows, p, X, pfit = ps.S, ps.fit_rows, ps.p, ps.X, ps.fit
     d1, d0 = int((rows & (t == 1) & ~S).sum()), int((rows & (t == 0) & ~S).sum())
     n1, n0 = int((S & (t == 1)).sum()), int((S & (t == 0)).sum())
-    if n1 == 0 or n0 == 0:
-        raise EstimationError("the common-support rule leaves no treated or comparison units",
-                              column=treatment, hint='try support="none" or fewer controls')
     pp = np.where(fit_rows, p, 0.5)
     odds = pp / (1 - pp)
     parts = _Parts(w=w, t=tt, y=y0, S=S, P=fit_rows, X=X, p=pp)
@@ -408,6 +391,61 @@ def impact_fit(design: Design, outcome: str, treatment: str, controls: Sequence[
         se = float(np.sqrt(linearized_variance(d, z)[0]))
     return ImpactFit(outcome, method, variance, est, se, df, n1, n0, weights=wt, balance=bal,
                      **common)
+
+
+@dataclass(frozen=True, eq=False)
+class _Propensity:
+    fit: object  # GLMFit of the final propensity model
+    p: np.ndarray  # fitted propensity (NaN outside fit_rows)
+    X: np.ndarray  # its model matrix over all rows
+    fit_rows: np.ndarray
+    S: np.ndarray  # common support
+    warnings: tuple[str, ...]
+
+
+def _propensity(d: Design, t: np.ndarray, controls: Sequence[str], rows: np.ndarray, support,
+                refit: bool, treatment: str) -> _Propensity:
+    """Fit the propensity model, apply the separation checks and the support rule."""
+    msgs = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SurveyWarning)
+        sep = _separation(d, t, controls, rows)
+    msgs += [str(c.message) for c in caught if issubclass(c.category, SurveyWarning)]
+    fit_rows = rows & ~sep
+    if (fit_rows & (t == 1)).sum() == 0 or (fit_rows & (t == 0)).sum() == 0:
+        raise EstimationError("no common support: the controls separate treated and comparison "
+                              "units completely", column=treatment,
+                              hint="use fewer or coarser controls")
+
+    def fit(on: np.ndarray):
+        try:
+            dx, cols = _expand(d, controls, on)
+            f = glm_fit(dx, _formula(_T, cols), family="binomial", mask=on)
+        except EstimationError as err:
+            raise EstimationError(
+                f"the propensity model of {treatment!r} on {', '.join(controls) or 'nothing'} "
+                f"cannot be fitted ({err.message}): the controls separate treated and "
+                "comparison units (perfectly)", column=treatment,
+                hint="there is no common support to compare; use fewer or coarser controls",
+            ) from err
+        return f, np.where(on, f.fitted, np.nan), f.model.matrix(dx.data)[0]
+
+    pfit, p, X = fit(fit_rows)
+    edge = fit_rows & ((p < _EDGE) | (p > 1 - _EDGE))
+    if edge.any():
+        msgs.append(f"the propensity model separates (quasi-)perfectly: {int(edge.sum())} units "
+                    "have fitted probabilities numerically 0 or 1; the common-support rule "
+                    "leaves them out")
+    S = _support(p, t, fit_rows & ~edge, support)
+    if (S & (t == 1)).sum() == 0 or (S & (t == 0)).sum() == 0:
+        raise EstimationError("the common-support rule leaves no treated or comparison units",
+                              column=treatment, hint='try support="none" or fewer controls')
+    if refit and (S != fit_rows).any():
+        # the propensity of the support is refitted on it, so that the comparison units'
+        # odds weights represent the treated units that remain, not those dropped
+        fit_rows = S
+        pfit, p, X = fit(fit_rows)
+    return _Propensity(pfit, p, X, fit_rows, S, tuple(msgs))
 
 
 def _support(p: np.ndarray, t: np.ndarray, rows: np.ndarray, rule) -> np.ndarray:

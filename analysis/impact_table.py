@@ -233,6 +233,7 @@ def impact_table(data: IndicatorData, indicators: Sequence[Indicator | str] | No
                               hint="methods: raw, regression, ipw, aipw, psm")
     tl = list(treated)
     rows = []
+    cache: dict = {}  # propensity fits shared by indicators with the same rows
     missing_controls: set[str] = set()
     for ind in inds:
         design = data.design_for(ind)
@@ -247,7 +248,7 @@ def impact_table(data: IndicatorData, indicators: Sequence[Indicator | str] | No
                 mask = np.ones(design.n, dtype=bool) if dom is None else \
                     (_objects(design.data[dom]) == val)
                 rows.append(_row(design, ind, dom, val, mask, gvals, controls, group, tl, control,
-                                 methods, variance, min_n, level))
+                                 methods, variance, min_n, level, cache))
     if missing_controls:
         warnings.warn(f"controls not in the data, left out: {', '.join(sorted(missing_controls))}",
                       SurveyWarning, stacklevel=2)
@@ -255,7 +256,7 @@ def impact_table(data: IndicatorData, indicators: Sequence[Indicator | str] | No
 
 
 def _row(design, ind: Indicator, dom, val, mask, gvals, controls, group, tl, control, methods,
-         variance, min_n, level) -> dict:
+         variance, min_n, level, cache) -> dict:
     row: dict = {"area": ind.area, "indicator": ind.name, "label": ind.label, "kind": ind.kind,
                  "domain": dom or "national", "domain_value": "national" if dom is None else str(val)}
     y = design.data[ind.name].to_numpy(dtype=float, na_value=np.nan)
@@ -277,7 +278,8 @@ def _row(design, ind: Indicator, dom, val, mask, gvals, controls, group, tl, con
                 warnings.simplefilter("always", SurveyWarning)
                 f = impact_fit(design, ind.name, group, ctrl if m != "raw" else (), m,
                                treated=tl, control=control, mask=mask, level=level,
-                               variance=variance if m in ("ipw", "aipw") else None)
+                               variance=variance if m in ("ipw", "aipw") else None,
+                               cache=cache)
             for c in caught:
                 if issubclass(c.category, SurveyWarning):
                     notes.append(f"{m}: {c.message}")
