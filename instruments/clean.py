@@ -19,9 +19,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .form import Form
 from .problems import problem_frame
+from .raw import arrow_strings
 
 __all__ = ["Cleaned", "clean_tables"]
 
@@ -75,15 +78,22 @@ def clean_tables(
         if parent is not None:
             pstat = status_by_key[parent]
             pk = df["parent_key"].astype("string")
-            known = pk.isin(pstat.index).to_numpy(dtype=bool)
+            at = pd.Index(pstat.index).get_indexer(pk)
+            known = at >= 0
             mark(~known, QUAR, "E301")
-            p = pk.map(pstat).to_numpy(dtype=float, na_value=np.nan)
-            pc = pk.map(code_by_key[parent]).astype(object).to_numpy()
+            p = np.where(known, pstat.to_numpy()[np.maximum(at, 0)], -1) if len(pstat) else \
+                np.full(n, -1)
+            pc_ = np.where(known, code_by_key[parent].to_numpy()[np.maximum(at, 0)], "") \
+                if len(pstat) else np.full(n, "", dtype=object)
             mark(known & (p == QUAR), QUAR, "E304")
             superseded = known & (p == DUP)
             for c in ("D401", "D402"):
-                mark(superseded & (pc == c), DUP, c)
-        dup = df.duplicated(keep="first").to_numpy(dtype=bool) & has_key
+                mark(superseded & (pc_ == c), DUP, c)
+        # exact copies share their key: compare whole rows only where a key repeats
+        repeated = key.duplicated(keep=False).to_numpy(dtype=bool) & has_key
+        dup = np.zeros(n, dtype=bool)
+        if repeated.any():
+            dup[repeated] = df[repeated].duplicated(keep="first").to_numpy(dtype=bool)
         mark(dup, DUP, "D401")
         live = status == KEPT
         clash = key.where(pd.array(live)).duplicated(keep=False).to_numpy(dtype=bool) & live
@@ -92,7 +102,7 @@ def clean_tables(
             if "deprecated_id" in df.columns:
                 old = set(df["deprecated_id"].dropna()) - {""}
                 ids = df["instance_id"].astype("string") if "instance_id" in df.columns else key
-                mark(ids.isin(old).to_numpy(dtype=bool), DUP, "D402")
+                mark(_isin(ids, list(old)), DUP, "D402")
             if exclude_rejected and "review_state" in df.columns:
                 rej = df["review_state"].astype("string").str.lower().isin(_REJECTED)
                 mark(rej.to_numpy(dtype=bool), QUAR, "R501")
@@ -115,6 +125,12 @@ def clean_tables(
                         "quarantined": int((status == QUAR).sum()),
                         "duplicates": int((status == DUP).sum())}
     return Cleaned(kept, quarantine, problems, counts)
+
+
+def _isin(s: pd.Series, values) -> np.ndarray:
+    """``s.isin(values)`` by arrow's hash set (pandas builds a Python list of scalars)."""
+    vals = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    return pc.is_in(arrow_strings(s), value_set=vals).to_numpy(zero_copy_only=False)
 
 
 _MESSAGES = {

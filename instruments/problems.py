@@ -46,7 +46,6 @@ CODES: Mapping[str, str] = MappingProxyType({
     "R502": "not_approved_in_kobo",
     # columns and versions
     "W601": "column_not_in_form",
-    "W602": "field_not_in_export",
     # link to the sample
     "L701": "not_in_sample",
     "L702": "several_submissions_for_one_household",

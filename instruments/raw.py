@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .form import Field, Form
 
@@ -81,8 +83,34 @@ def stored_fields(form: Form, table: str) -> list[Field]:
 
 def split_key(keys: pd.Series) -> pd.Series:
     """1-based position of a repeat row, read from the ``[n]`` ending of its key."""
-    n = keys.astype("string").str.extract(r"\[(\d+)\]$", expand=False)
-    return pd.to_numeric(n, errors="coerce").astype("Int64")
+    arr = arrow_strings(keys)
+    found = pc.extract_regex(arr, pattern=r"\[(?P<n>\d+)\]$").field("n")
+    n = pc.cast(found, pa.int64()).to_numpy(zero_copy_only=False)
+    return pd.Series(pd.array(n, dtype="Float64"), index=keys.index).astype("Int64")
+
+
+def arrow_strings(s: pd.Series) -> pa.Array:
+    """A string column as one contiguous arrow array (no copy when arrow-backed)."""
+    arr = pa.array(s.astype("string").array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    return arr.cast(pa.string()) if arr.type != pa.string() else arr
+
+
+def split_parts(s: pd.Series, k: int) -> list[pd.Series]:
+    """The first ``k`` whitespace-separated parts of each string (missing when absent)."""
+    tokens = pc.utf8_split_whitespace(arrow_strings(s))
+    flat = pc.list_flatten(tokens).to_numpy(zero_copy_only=False)
+    rows = pc.list_parent_indices(tokens).to_numpy()
+    offsets = tokens.offsets.to_numpy()
+    at = np.arange(len(flat)) - offsets[rows] if len(flat) else np.zeros(0, dtype=np.int64)
+    out = []
+    for i in range(k):
+        col = np.full(len(s), None, dtype=object)
+        m = at == i
+        col[rows[m]] = flat[m]
+        out.append(pd.Series(pd.array(col, dtype="string"), index=s.index))
+    return out
 
 
 def join_geopoint(parts: list[pd.Series]) -> pd.Series:

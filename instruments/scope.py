@@ -17,6 +17,7 @@ import pandas as pd
 from .form import Field, Form
 from .raw import as_object, split_key
 from .xpath import Context, Unevaluable, Value, evaluate
+from .xpath import _str_to_num as _to_num
 
 __all__ = ["Scope"]
 
@@ -45,6 +46,7 @@ class Scope:
         for f in form.fields.values():
             self._names.setdefault(f.name, f)
         self._evals: dict[tuple, Value] = {}
+        self._num: dict[tuple[str, str], np.ndarray] = {}
 
     def n(self, table: str) -> int:
         return len(self.tables[table])
@@ -55,6 +57,7 @@ class Scope:
             **{column: pd.array(np.where(values == "", None, values), dtype="string")}
         )
         self._cache[(table, column)] = values
+        self._num.pop((table, column), None)
         self._evals.clear()
 
     def raw(self, table: str, column: str) -> np.ndarray:
@@ -127,6 +130,20 @@ class Scope:
             return np.where(pos >= 0, vals[np.maximum(pos, 0)], "")
         raise KeyError(name)
 
+    def numeric(self, table: str, name: str) -> np.ndarray:
+        """``column`` as numbers, converted once per column."""
+        f = self.field(name)
+        key = (f.table, f.column)
+        if key not in self._num:
+            self._num[key] = _to_num(self.raw(f.table, f.column))
+        if f.table == table:
+            return self._num[key]
+        pos = self.ancestor_pos(table, f.table)
+        vals = self._num[key]
+        if len(vals) == 0:
+            return np.full(len(pos), np.nan)
+        return np.where(pos >= 0, vals[np.maximum(pos, 0)], np.nan)
+
     def children(self, table: str, name: str) -> tuple[np.ndarray, np.ndarray]:
         f = self.field(name)
         if table not in self.form.ancestors(f.table):
@@ -143,6 +160,7 @@ class Scope:
             self_name=self_name,
             position=self.position(table) if self.form.tables[table].parent else None,
             today=self.today,
+            numeric=lambda name: self.numeric(table, name),
         )
 
     def evaluate(self, table: str, expr: str, self_name: str | None = None) -> Value:

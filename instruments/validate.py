@@ -10,16 +10,17 @@ questions; an answer to a question that was not relevant is reported, not delete
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .form import Field, Form
 from .problems import concat_problems, problem_frame
-from .raw import GEO_PARTS
+from .raw import GEO_PARTS, arrow_strings, split_parts
 from .scope import Scope
 from .xpath import Unevaluable
 
@@ -116,7 +117,7 @@ def _type_column(f: Field, raw: pd.Series) -> tuple[dict, np.ndarray | None, str
     code = _CODES.get(f.type)
     col = f.column
     if f.type in ("integer", "decimal"):
-        num = pd.to_numeric(s, errors="coerce").astype("Float64")
+        num = _to_float(s)
         ok = num.notna().to_numpy(copy=True)
         if f.type == "integer":
             ok &= (num.fillna(0) % 1 == 0).to_numpy(dtype=bool)
@@ -134,9 +135,7 @@ def _type_column(f: Field, raw: pd.Series) -> tuple[dict, np.ndarray | None, str
         ok = s.str.match(_TIME).fillna(False).to_numpy(dtype=bool)
         return {col: s.where(pd.array(ok))}, answered & ~ok, code
     if f.type == "geopoint":
-        parts = s.str.strip().str.split(r"\s+", n=3, expand=True, regex=True)
-        parts = parts.reindex(columns=range(4))
-        nums = [pd.to_numeric(parts[i], errors="coerce").astype("Float64") for i in range(4)]
+        nums = [_to_float(p) for p in split_parts(s, 4)]
         lat, lon = nums[0], nums[1]
         ok = (lat.abs() <= 90).fillna(False) & (lon.abs() <= 180).fillna(False)
         ok = ok.to_numpy(dtype=bool)
@@ -145,20 +144,26 @@ def _type_column(f: Field, raw: pd.Series) -> tuple[dict, np.ndarray | None, str
         return out, answered & ~ok, code
     if f.type == "select_one" and f.choices is not None and not f.choices.external:
         names = list(f.choices.names)
-        ok = s.isin(names).to_numpy(dtype=bool)
-        cat = pd.Categorical(s.where(pd.array(ok)), categories=names)
-        return {col: cat}, answered & ~ok, code
+        # arrow's hash lookup: much faster than pandas' object-based Categorical()
+        codes = pc.index_in(arrow_strings(s), value_set=pa.array(names, type=pa.string()))
+        codes = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        cat = pd.Categorical.from_codes(codes, categories=names)
+        return {col: cat}, answered & (codes < 0), code
     if f.type == "select_multiple" and f.choices is not None and not f.choices.external:
         names = list(f.choices.names)
-        padded = " " + s.str.replace(r"\s+", " ", regex=True).str.strip() + " "
+        tokens = pc.utf8_split_whitespace(arrow_strings(s))
+        flat = pc.list_flatten(tokens)
+        rows = pc.list_parent_indices(tokens).to_numpy()
+        which = pc.index_in(flat, value_set=pa.array(names, type=pa.string()))
+        which = which.fill_null(-1).to_numpy(zero_copy_only=False)
         out = {col: s}
-        for c in names:
-            hit = padded.str.contains(f" {c} ", regex=False)
-            out[f"{col}__{c}"] = hit.astype("Int8")
-        pattern = r"(?<= )(?:" + "|".join(re.escape(c) for c in names) + r")(?= )"
-        rest = padded.str.replace(pattern, "", regex=True).str.strip()
-        bad = answered & (rest.str.len() > 0).fillna(False).to_numpy(dtype=bool)
-        return out, bad, code
+        missing = pd.array(~answered)
+        for i, c in enumerate(names):
+            hit = np.bincount(rows[which == i], minlength=len(s)) > 0
+            out[f"{col}__{c}"] = pd.array(hit.astype(np.int8), dtype="Int8").copy()
+            out[f"{col}__{c}"][missing] = pd.NA
+        bad = np.bincount(rows[which < 0], minlength=len(s)) > 0
+        return out, answered & bad, code
     return {col: s}, None, None
 
 
@@ -217,3 +222,14 @@ def _repeat_counts(form: Form, scope: Scope, parent: str) -> list:
             out.append(problem_frame("E204", parent, keys, child, vals,
                                      f"number of {child} rows differs from {t.repeat_count}"))
     return out
+
+
+def _to_float(s: pd.Series) -> pd.Series:
+    """Strings to Float64 (missing where not a number), by arrow's cast when it can."""
+    arr = arrow_strings(s)
+    try:
+        out = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64())
+        return pd.Series(pd.array(out.to_numpy(zero_copy_only=False), dtype="Float64"),
+                         index=s.index).where(s.notna(), pd.NA)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pd.to_numeric(s, errors="coerce").astype("Float64")

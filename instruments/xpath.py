@@ -24,6 +24,8 @@ from datetime import date
 import elementpath
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from elementpath import XPath2Parser
 from elementpath.exceptions import ElementPathError
 
@@ -193,12 +195,15 @@ class Value:
 
     kind: str
     data: np.ndarray
+    numeric: Callable[[], np.ndarray] | None = None  # cached conversion for field columns
 
     def num(self) -> np.ndarray:
         if self.kind in ("num", "date"):
             return self.data
         if self.kind == "bool":
             return self.data.astype(float)
+        if self.numeric is not None:
+            return self.numeric()
         return _str_to_num(self.data)
 
     def str(self) -> np.ndarray:
@@ -219,7 +224,7 @@ class Value:
             return self.data
         if self.kind in ("num", "date"):
             return ~np.isnan(self.data) & (self.data != 0)
-        return _str_len(self.data) > 0
+        return self.data != ""
 
 
 def _str_len(a: np.ndarray) -> np.ndarray:
@@ -227,10 +232,17 @@ def _str_len(a: np.ndarray) -> np.ndarray:
 
 
 def _str_to_num(a: np.ndarray) -> np.ndarray:
+    empty = a == ""
+    try:  # fast path: every non-empty value is a plain number
+        return np.where(empty, "nan", a).astype(float)
+    except (ValueError, TypeError):
+        pass
     s = pd.Series(a, dtype=object)
     out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan, copy=True)
     # ODK converts dates to days since the epoch when a number is needed
-    maybe_date = np.isnan(out) & (_str_len(a) >= 10)
+    maybe_date = np.isnan(out) & ~empty
+    if maybe_date.any():
+        maybe_date[maybe_date] = _str_len(a[maybe_date]) >= 10
     if maybe_date.any():
         d = pd.to_datetime(s[maybe_date], errors="coerce", format="ISO8601", utc=True)
         days = (d - pd.Timestamp("1970-01-01", tz="UTC")) / pd.Timedelta(days=1)
@@ -285,13 +297,21 @@ class Context:
         self_name: str | None = None,
         position: np.ndarray | None = None,
         today: date | None = None,
+        numeric: Callable[[str], np.ndarray] | None = None,
     ) -> None:
         self.n = n
+        self._numeric = numeric
         self.column = column
         self.children = children
         self.self_name = self_name
         self.position = position
         self.today = today or date.today()
+
+    def numeric(self, name: str) -> Callable[[], np.ndarray] | None:
+        """A cached number conversion of a field's column, if the caller keeps one."""
+        if self._numeric is None:
+            return None
+        return lambda: self._numeric(name)
 
 
 def evaluate(expr: str, ctx: Context) -> Value:
@@ -345,11 +365,11 @@ def _eval(node: tuple, ctx: Context) -> Value:
     if tag == "num":
         return _const("num", node[1], ctx.n)
     if tag == "ref":
-        return Value("str", ctx.column(node[1]))
+        return Value("str", ctx.column(node[1]), ctx.numeric(node[1]))
     if tag == "self":
         if ctx.self_name is None:
             raise Unevaluable("'.' used outside a question")
-        return Value("str", ctx.column(ctx.self_name))
+        return Value("str", ctx.column(ctx.self_name), ctx.numeric(ctx.self_name))
     if tag == "parent":
         raise _Unsupported("'..' outside position(..)")
     if tag == "neg":
@@ -407,9 +427,10 @@ def _format_date(days: np.ndarray, fmt: str) -> np.ndarray:
     out = np.full(len(days), "", dtype=object)
     ok = ~np.isnan(days)
     if ok.any():
-        ts = pd.to_datetime(days[ok] * 86400.0, unit="s")
+        uniq, inv = np.unique(days[ok], return_inverse=True)  # format each date once
+        ts = pd.to_datetime(uniq * 86400.0, unit="s")
         pyfmt = fmt.replace("%e", "%-d").replace("%n", "%-m")
-        out[ok] = [t.strftime(pyfmt) for t in ts]
+        out[ok] = np.array([t.strftime(pyfmt) for t in ts], dtype=object)[inv]
     return out
 
 
@@ -482,17 +503,37 @@ def _by_elementpath(fname: str, vals: list[Value], n: int) -> Value:
     return Value("str", np.array([str(x) for x in out], dtype=object))
 
 
+def _tokens(a: np.ndarray):
+    """Space-separated answers as an arrow list array (one list per row)."""
+    return pc.utf8_split_whitespace(pa.array(a, type=pa.string()))
+
+
 def _selected(v, ctx):
     s, choice = v[0].str(), v[1].str()
+    if len(choice) and (choice == choice[0]).all():  # the usual case: one literal choice
+        tokens = _tokens(s)
+        flat = pc.list_flatten(tokens)
+        rows = pc.list_parent_indices(tokens).to_numpy()
+        hit = pc.equal(flat, choice[0]).to_numpy(zero_copy_only=False)
+        return Value("bool", np.bincount(rows[hit], minlength=len(s)) > 0)
     return Value("bool", np.fromiter((c in x.split() for x, c in zip(s, choice)), bool, len(s)))
+
+
+def _count_selected(v, ctx):
+    n = pc.list_value_length(_tokens(v[0].str()))
+    return Value("num", n.to_numpy(zero_copy_only=False).astype(float))
 
 
 def _regex(v, ctx):
     s, pats = v[0].str(), v[1].str()
     out = np.zeros(len(s), dtype=bool)
-    for pat in set(pats):  # one compiled pattern per distinct regex, whole column each
+    for pat in set(pats):  # one pattern per distinct regex, whole column each
         m = pats == pat
-        out[m] = pd.Series(s[m], dtype=object).str.contains(pat, regex=True).to_numpy(bool)
+        try:  # RE2 in arrow; Python's re for what RE2 does not support
+            hit = pc.match_substring_regex(pa.array(s[m], type=pa.string()), pattern=pat)
+            out[m] = hit.to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:
+            out[m] = pd.Series(s[m], dtype=object).str.contains(pat, regex=True).to_numpy(bool)
     return Value("bool", out)
 
 
@@ -540,7 +581,7 @@ def _str_pred(fn):
 
 _FUNCTIONS: Mapping[str, Callable[[list[Value], Context], Value]] = {
     "selected": _selected,
-    "count-selected": lambda v, c: Value("num", _split_counts(v[0].str())),
+    "count-selected": _count_selected,
     "selected-at": lambda v, c: Value(
         "str",
         np.array(

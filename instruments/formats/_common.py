@@ -26,17 +26,21 @@ def relative_path(form: Form, f: Field) -> str:
 
 def open_zip(path: Path) -> zipfile.ZipFile:
     try:
-        zf = zipfile.ZipFile(path)
-        bad = zf.testzip()
+        return zipfile.ZipFile(path)
     except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
         raise InstrumentError(
             f"not a complete zip file ({exc})", file=str(path),
             hint="the download was probably interrupted: download the export again",
         ) from exc
-    if bad is not None:
-        raise InstrumentError(f"zip member {bad!r} is corrupt", file=str(path),
-                              hint="download the export again")
-    return zf
+
+
+def read_member(zf: zipfile.ZipFile, name: str, path: Path) -> bytes:
+    """A zip member's bytes; a damaged member (CRC, truncation) is an InstrumentError."""
+    try:
+        return zf.read(name)
+    except (zipfile.BadZipFile, EOFError, zlib.error, OSError) as exc:
+        raise InstrumentError(f"zip member {name!r} is damaged ({exc})", file=str(path),
+                              hint="download the export again") from exc
 
 
 def read_csv_text(data: bytes | str, source: str) -> pd.DataFrame:
@@ -100,8 +104,9 @@ def assemble(
                         out[f.column] = _join_multi(frame, present)
                         hit = stem
                     break
-    raw = pd.DataFrame({c: out.get(c, pd.Series([pd.NA] * n, dtype="string"))
-                        for c in raw_columns(form, table)}, index=frame.index)
+    blank = pd.Series(pd.array([pd.NA] * n, dtype="string"), index=frame.index)
+    raw = pd.DataFrame({c: out[c] if c in out else blank for c in raw_columns(form, table)},
+                       index=frame.index)
     raw = raw.astype("string").reset_index(drop=True)
     extra = tuple(c for c in frame.columns if c not in used)
     return raw, extra

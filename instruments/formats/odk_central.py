@@ -19,7 +19,15 @@ from survey.errors import InstrumentError
 
 from ..form import Form
 from ..raw import RawData
-from ._common import assemble, open_zip, read_csv_text, relative_path, split_geopoint, split_multi
+from ._common import (
+    assemble,
+    open_zip,
+    read_csv_text,
+    read_member,
+    relative_path,
+    split_geopoint,
+    split_multi,
+)
 
 __all__ = ["read_odk_central_zip", "write_odk_central_zip"]
 
@@ -127,7 +135,7 @@ def read_odk_central_zip(path: str | Path, form: Form) -> RawData:
                 frame = pd.DataFrame({"PARENT_KEY": pd.Series([], dtype="string"),
                                       "KEY": pd.Series([], dtype="string")})
             else:
-                frame = read_csv_text(zf.read(members[fname]), f"{path}:{fname}")
+                frame = read_csv_text(read_member(zf, members[fname], path), f"{path}:{fname}")
                 sources[name] = f"{path.name}:{fname}"
             names = {f.column: [_column_name(form, f, True), f.name]
                      for f in form.table_fields(name)}

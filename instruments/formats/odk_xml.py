@@ -18,7 +18,7 @@ from survey.errors import InstrumentError
 
 from ..form import Form
 from ..raw import RawData, raw_columns
-from ._common import open_zip, parent_rows
+from ._common import open_zip, parent_rows, read_member
 
 __all__ = ["read_odk_xml", "write_odk_xml"]
 
@@ -114,7 +114,7 @@ def read_odk_xml(path: str | Path, form: Form) -> RawData:
         blobs = [(str(p.relative_to(path)), p.read_bytes()) for p in sorted(path.rglob("*.xml"))]
     else:
         with open_zip(path) as zf:
-            blobs = [(n, zf.read(n)) for n in sorted(zf.namelist()) if n.lower().endswith(".xml")]
+            blobs = [(n, read_member(zf, n, path)) for n in sorted(zf.namelist()) if n.lower().endswith(".xml")]
     rows = {t: [] for t in form.tables}
     by_rel = _path_maps(form)
     for name, blob in blobs:

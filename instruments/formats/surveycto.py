@@ -18,7 +18,7 @@ from survey.errors import InstrumentError
 
 from ..form import Form
 from ..raw import RawData
-from ._common import assemble, open_zip, read_csv_text, split_geopoint
+from ._common import assemble, open_zip, read_csv_text, read_member, split_geopoint
 
 __all__ = ["read_surveycto", "write_surveycto"]
 
@@ -83,7 +83,7 @@ def read_surveycto(path: str | Path, form: Form) -> RawData:
         blobs = {p.name: p.read_bytes() for p in path.glob("*.csv")}
     elif path.suffix.lower() == ".zip":
         with open_zip(path) as zf:
-            blobs = {Path(n).name: zf.read(n) for n in zf.namelist() if n.lower().endswith(".csv")}
+            blobs = {Path(n).name: read_member(zf, n, path) for n in zf.namelist() if n.lower().endswith(".csv")}
     else:
         blobs = {p.name: p.read_bytes() for p in path.parent.glob("*.csv")}
     main = _name(form, form.form_id)
