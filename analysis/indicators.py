@@ -40,6 +40,7 @@ __all__ = [
     "Indicator",
     "IndicatorData",
     "catalogue",
+    "catalogue_from_config",
     "custom_indicator",
     "evaluate",
     "migration_group",
@@ -230,6 +231,18 @@ def catalogue(*, recall_months: int = 12, school_age: tuple[int, int] = (6, 17),
                           hint="give the custom indicator another name")
     return tuple(out)
 
+
+def catalogue_from_config(config: Any) -> tuple[Indicator, ...]:
+    """The catalogue with the parameters and user indicators of a ``survey.toml``.
+
+    Reads ``[indicators]`` (``remittance_recall_months``, ``school_age``,
+    ``school_age_bands``, ``[[indicators.custom]]``) and ``[survey].usd_rate`` of a
+    :class:`survey.config.Config`.
+    """
+    ind = config.indicators
+    return catalogue(recall_months=ind.remittance_recall_months, school_age=tuple(ind.school_age),
+                     school_age_bands=tuple(tuple(b) for b in ind.school_age_bands),
+                     usd_rate=getattr(config.survey, "usd_rate", None), custom=ind.custom)
 
 def custom_indicator(spec: Any) -> Indicator:
     """An :class:`Indicator` from a ``survey.toml`` entry (``CustomIndicator``) or a dict.

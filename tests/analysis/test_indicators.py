@@ -12,6 +12,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import analysis
 from analysis.indicators import (
@@ -227,6 +229,23 @@ def test_custom_indicator_from_config():
         catalogue(custom=[{"name": "insured_person", "expression": "1"}])
 
 
+def test_catalogue_from_survey_toml():
+    import tomllib
+
+    from analysis.indicators import catalogue_from_config
+    from survey.config import default_config_text, parse_config
+
+    text = default_config_text("Georgia").replace(
+        "remittance_recall_months = 12", "remittance_recall_months = 6").replace(
+        "[domains]", '[[indicators.custom]]\nname = "high_edu_spend"\n'
+        'expression = "spend_edu_year > 500"\nkind = "proportion"\n\n[domains]')
+    cfg = parse_config(tomllib.loads(text))
+    cat = {i.name: i for i in catalogue_from_config(cfg)}
+    assert "last 6 months" in cat["remittances_received"].label
+    assert cat["high_edu_spend"].kind == "share" and cat["high_edu_spend"].area == "custom"
+    assert {"enrol_6_11", "enrol_12_14", "enrol_15_17"} <= set(cat)
+
+
 def test_custom_indicator_estimated(survey_data):
     design, tables = survey_data
     cat = catalogue(custom=[{"name": "high_edu_spend", "expression": "spend_edu_year > 300",
@@ -322,3 +341,28 @@ def test_inputs_not_mutated(survey_data):
     prepare(design, tables)
     pd.testing.assert_frame_equal(design.data, before)
     assert list(tables["members"].columns) == cols
+
+
+# -- properties ------------------------------------------------------------------------------
+
+_vals = st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)), min_size=1,
+                 max_size=30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_vals, _vals)
+def test_property_arithmetic_and_kleene_logic(a, b):
+    n = min(len(a), len(b))
+    df = pd.DataFrame({"a": pd.array(a[:n], dtype="Float64"), "b": pd.array(b[:n], dtype="Float64")})
+    x = df["a"].to_numpy(dtype=float, na_value=np.nan)
+    y = df["b"].to_numpy(dtype=float, na_value=np.nan)
+    np.testing.assert_allclose(evaluate("a * 2 - b", df), x * 2 - y, equal_nan=True)
+    p, q = evaluate("a > 0", df), evaluate("b > 0", df)
+    both = evaluate("a > 0 and b > 0", df)
+    either = evaluate("a > 0 or b > 0", df)
+    # pandas' nullable booleans implement Kleene logic: the reference
+    pa = pd.array(np.where(np.isnan(p), None, p == 1), dtype="boolean")
+    pb = pd.array(np.where(np.isnan(q), None, q == 1), dtype="boolean")
+    np.testing.assert_array_equal(both, (pa & pb).to_numpy(dtype=float, na_value=np.nan))
+    np.testing.assert_array_equal(either, (pa | pb).to_numpy(dtype=float, na_value=np.nan))
+    np.testing.assert_array_equal(evaluate("b > 0 and a > 0", df), both)  # commutative
