@@ -128,12 +128,21 @@ def group_estimates(data: IndicatorData, indicators: Sequence[Indicator | str] |
     out["flag_high_cv"] = ~(out["cv"] <= max_cv)
     order = {n: k for k, n in enumerate(meta)}
     gorder = {g: k for k, g in enumerate((*_GROUPS, "all"))}
-    out = out.assign(_i=out["indicator"].map(order), _g=out["group"].map(gorder).fillna(9))
-    out = out.sort_values(["_i", "domain", "domain_value", "statistic", "_g"], kind="stable")
-    return out.drop(columns=["_i", "_g"]).reset_index(drop=True)
+    out = out.assign(_i=out["indicator"].map(order), _g=out["group"].map(gorder).fillna(9),
+                     _n=out["domain"] != "national")
+    out = out.sort_values(["_i", "_n", "domain", "domain_value", "statistic", "_g"],
+                          kind="stable")
+    return out.drop(columns=["_i", "_g", "_n"]).reset_index(drop=True)
 
 
 _MISSING = "(missing)"
+
+
+def _label(v) -> str:
+    """A domain value as text: 1.0 (a 0/1 column such as head_female) reads as "1"."""
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
 
 
 def _complete_domains(design, by: list[str]):
@@ -141,8 +150,8 @@ def _complete_domains(design, by: list[str]):
     na = [c for c in by if design.data[c].isna().any()]
     if not na:
         return design, None
-    dd = design.map(lambda df: df.assign(**{c: df[c].astype("string").fillna(_MISSING)
-                                            for c in na}))
+    dd = design.map(lambda df: df.assign(**{
+        c: df[c].map(_label, na_action="ignore").astype("string").fillna(_MISSING) for c in na}))
     mask = np.ones(design.n, dtype=bool)
     for c in na:
         mask &= design.data[c].notna().to_numpy()
@@ -151,7 +160,8 @@ def _complete_domains(design, by: list[str]):
 
 def _tidy(est: pd.DataFrame, group: str, dom: str | None, statistic: str) -> pd.DataFrame:
     g = est[group].astype(object) if group in est else np.full(len(est), "all", dtype=object)
-    dv = est[dom].astype(str) if dom is not None else np.full(len(est), "national", dtype=object)
+    dv = [_label(v) for v in est[dom]] if dom is not None else \
+        np.full(len(est), "national", dtype=object)
     return pd.DataFrame({
         "indicator": est["variable"].astype(object).to_numpy(), "statistic": statistic,
         "domain": dom or "national", "domain_value": np.asarray(dv, dtype=object),
@@ -258,7 +268,8 @@ def impact_table(data: IndicatorData, indicators: Sequence[Indicator | str] | No
 def _row(design, ind: Indicator, dom, val, mask, gvals, controls, group, tl, control, methods,
          variance, min_n, level, cache) -> dict:
     row: dict = {"area": ind.area, "indicator": ind.name, "label": ind.label, "kind": ind.kind,
-                 "domain": dom or "national", "domain_value": "national" if dom is None else str(val)}
+                 "domain": dom or "national",
+                 "domain_value": "national" if dom is None else _label(val)}
     y = design.data[ind.name].to_numpy(dtype=float, na_value=np.nan)
     has_y = ~np.isnan(y) & mask
     w = design.w
