@@ -121,3 +121,9 @@ def test_missing_controls_warn(data):
     with pytest.warns(SurveyWarning, match="not_a_column"):
         impact_table(data, ["spend_edu"], controls=("hh_size", "not_a_column"),
                      methods=("raw", "regression"))
+
+
+def test_domain_labels_and_order(data):
+    g = group_estimates(data, ["spend_edu"], domains=["head_female"], medians=False)
+    assert g["domain"].iloc[0] == "national"
+    assert set(g.loc[g.domain == "head_female", "domain_value"]) == {"0", "1"}
