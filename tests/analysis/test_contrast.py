@@ -19,8 +19,6 @@ built with ``linearized_vcov`` (or ``replicate_vcov``) from their influence valu
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,27 +26,11 @@ import pytest
 from analysis.contrast import contrast, row_labels
 from analysis.glm import glm
 from survey import Design, Estimate
-from survey.datasets import load_api
 from survey.errors import EstimationError
 from survey.variance import linearized_vcov, replicate_vcov
+from tests.analysis._api import DATA, api_designs
 
-DATA = Path(__file__).parent.parent / "data" / "analysis"
-
-
-def _designs() -> dict[str, Design]:
-    s, c1, c2 = load_api("apistrat"), load_api("apiclus1"), load_api("apiclus2")
-    jk = pd.read_csv(DATA / "apiclus1_jk1.csv")
-    reps = [c for c in jk.columns if c.startswith("rep")]
-    return {
-        "strat": Design(s, weights="pw", strata="stype", fpc="fpc"),
-        "clus1": Design(c1, weights="pw", psu="dnum", fpc="fpc"),
-        "clus1nofpc": Design(c1, weights="pw", psu="dnum"),
-        "clus2": Design(c2, psu=["dnum", "snum"], fpc=["fpc1", "fpc2"]),
-        "jk1": Design.from_replicates(jk, weights="pw", replicate_weights=reps, method="jk1"),
-    }
-
-
-DESIGNS = _designs()
+DESIGNS = api_designs()
 GOLD = pd.read_csv(DATA / "contrast_golden.csv")
 WEIGHTS = {"H-E": [-1, 1, 0], "M-E": [-1, 0, 1], "M-H": [0, -1, 1], "avg": [1 / 3, 1 / 3, 1 / 3],
            "ell-meals": [0, 1, -1, 0], "predict": [1, 20, 50, 10]}

@@ -19,8 +19,6 @@ Calibrated designs (calibrated_golden.csv, same script): apiclus1 under
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -28,42 +26,14 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from analysis.quantile import RULES, quantile, weighted_quantile
-from survey import Design
-from survey.datasets import load_api
 from survey.errors import EstimationError
-
-DATA = Path(__file__).parent.parent / "data" / "analysis"
-
-
-def _designs() -> dict[str, Design]:
-    s, c1, c2 = load_api("apistrat"), load_api("apiclus1"), load_api("apiclus2")
-    jk = pd.read_csv(DATA / "apiclus1_jk1.csv")
-    reps = [c for c in jk.columns if c.startswith("rep")]
-    return {
-        "strat": Design(s, weights="pw", strata="stype", fpc="fpc"),
-        "clus1": Design(c1, weights="pw", psu="dnum", fpc="fpc"),
-        "clus1nofpc": Design(c1, weights="pw", psu="dnum"),
-        "clus2": Design(c2, psu=["dnum", "snum"], fpc=["fpc1", "fpc2"]),
-        "jk1": Design.from_replicates(jk, weights="pw", replicate_weights=reps, method="jk1"),
-    }
-
-
-def _calibrated(name: str) -> Design:
-    """apiclus1 post-stratified (R's postStratify) or GREG-calibrated (R's calibrate)
-    to stype counts (and api99's total); goldens in calibrated_golden.csv."""
-    import weighting
-
-    c1 = Design(load_api("apiclus1"), weights="pw", psu="dnum", fpc="fpc")
-    counts = {"E": 4421, "H": 755, "M": 1018}
-    if name == "ps1":
-        return weighting.poststratify(c1, "stype", counts)
-    return weighting.calibrate(c1, {"stype": counts, "api99": 3914069})
-
+from tests.analysis._api import DATA, api_designs
+from tests.analysis._api import calibrated as _calibrated
 
 CAL = pd.read_csv(DATA / "calibrated_golden.csv")
 
 
-DESIGNS = _designs()
+DESIGNS = api_designs()
 GOLD = pd.read_csv(DATA / "quantile_golden.csv", keep_default_na=False, na_values=["NA"])
 CASES = sorted(GOLD.groupby(["design", "variable", "domain", "rule"]).groups)
 
