@@ -329,8 +329,7 @@ def impact_fit(design: Design, outcome: str, treatment: str, controls: Sequence[
     if variance not in ("linearization", "fixed", "replicate"):
         raise EstimationError(f"variance={variance!r} is not linearization, fixed or replicate")
     if design.replicates is None and variance == "replicate":
-        from survey.repweights import make_replicates  # Design.replicate imports it from
-        design = make_replicates(design, "jkn")  # survey.replicates, where it is not
+        design = design.replicate("jkn")
     if design.replicates is not None and variance == "linearization":
         variance = "replicate"
     d = design.map(lambda df: df.assign(**{_T: np.where(rows, t, np.nan)}))
