@@ -59,7 +59,8 @@ def domains(design: Design, by: str | Sequence[str] | None, mask: np.ndarray | N
                 raise EstimationError("the by= column has only missing values", column=c,
                                       hint="choose a domain variable that is recorded for the sample")
         g = design.data.groupby(cols, sort=True, dropna=True, observed=True)
-        code = g.ngroup().to_numpy(dtype=np.int64)
+        # rows with a missing by= value belong to no domain (ngroup gives them NaN)
+        code = g.ngroup().fillna(-1).to_numpy(dtype=np.int64)
         keys = g.size().index.to_frame(index=False)
     if mask is not None:
         m = np.asarray(mask, dtype=bool)

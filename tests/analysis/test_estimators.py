@@ -166,3 +166,17 @@ def test_replicates_from_psu_totals_equal_explicit_weights(method: str) -> None:
     r1 = analysis.ratio(fact, "api00", "api99").se
     r2 = analysis.ratio(explicit, "api00", "api99").se
     np.testing.assert_allclose(r1, r2, rtol=1e-10)
+
+
+def test_rows_with_missing_by_value_are_in_no_domain() -> None:
+    s = load_api("apistrat")
+    s2 = s.assign(g=s["stype"].where(np.arange(len(s)) % 4 != 0))  # a quarter missing
+    d = Design(s2, weights="pw", strata="stype")
+    by = analysis.mean(d, "api00", by="g").to_frame().set_index("g")
+    for level in ("E", "H", "M"):
+        mask = (s2["g"] == level).fillna(False).to_numpy(dtype=bool)
+        one = analysis.mean(d, "api00", mask=mask).to_frame().iloc[0]
+        assert by.loc[level, "n"] == mask.sum()
+        assert by.loc[level, "estimate"] == pytest.approx(one["estimate"], rel=1e-12)
+        assert by.loc[level, "se"] == pytest.approx(one["se"], rel=1e-12)
+    assert by["n"].sum() == s2["g"].notna().sum()
