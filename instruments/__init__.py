@@ -10,6 +10,7 @@ from .build import build_form, form_path
 from .form import Form, read_form
 from .formats.odk_central import write_odk_central_zip
 from .importer import ImportResult, read_export
+from .link import link_sample
 from .simulate import fake_sample, simulate_submissions
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "build_form",
     "fake_sample",
     "form_path",
+    "link_sample",
     "read_export",
     "read_form",
     "simulate_submissions",
