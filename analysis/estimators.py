@@ -162,12 +162,21 @@ def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, do
             else:
                 est = Y / X
                 ratio, denom = est, X
-            if deff:
+            if deff and dens is None:
                 Q = idx.by_domain(Q)
                 out["s2"][:, lo:hi] = (Q - W_d * (Y / W_d - c) ** 2) / W_d * N_d / (N_d - 1)
+            elif deff:
+                # R: the deff of svytotal of the residual r = (y - R x) / X, whose weighted
+                # mean is zero; a second pass once R is known (no cancellation)
+                code = np.where(dom.code >= 0, dom.code, 0)
+                for jj, j in enumerate(range(lo, hi)):
+                    yv, xv = column(j), column(j, True)
+                    r = np.where(np.isnan(yv) | np.isnan(xv), 0.0, yv - est[code, jj] * xv)
+                    Qr = idx.by_domain(idx.wsum_column(r * r)[:, None])[:, 0]
+                    out["s2"][:, lo + jj] = Qr / W_d[:, jj] * N_d[:, jj] / (N_d[:, jj] - 1) / X[:, jj] ** 2
         out["estimate"][:, lo:hi] = est
         out["n"][:, lo:hi] = N_d
-        out["wsum"][:, lo:hi] = W_d if dens is None else np.nan
+        out["wsum"][:, lo:hi] = W_d
         if not row_level:
             present = None
             if present_rows:
@@ -388,11 +397,14 @@ def total(design: Design, variables: str | Sequence[str], by: str | Sequence[str
 
 def ratio(design: Design, numerator: str | Sequence[str], denominator: str | Sequence[str],
           by: str | Sequence[str] | None = None, *, mask: np.ndarray | None = None,
-          level: float = 0.95, ci: Literal["normal", "t"] = "normal", vcov: bool = False) -> Estimate:
+          deff: Deff = False, level: float = 0.95, ci: Literal["normal", "t"] = "normal",
+          vcov: bool = False) -> Estimate:
     """Ratios of weighted totals, ``sum(w y) / sum(w x)``, with linearised SEs.
 
     ``numerator`` and ``denominator`` are paired column by column (or one
     denominator for every numerator). Rows missing either value are a domain.
+    ``deff`` is R's: the design effect of the total of the linearised residual
+    ``(y - R x) / X``.
 
     References
     ----------
@@ -405,9 +417,9 @@ def ratio(design: Design, numerator: str | Sequence[str], denominator: str | Seq
         raise EstimationError(f"{len(num)} numerators but {len(den)} denominators",
                               hint="give one denominator, or one per numerator")
     dom = domains(design, by, mask)
-    res = _linear(design, num, den, dom, "ratio", statistic="ratio", want_vcov=vcov)
+    res = _linear(design, num, den, dom, "ratio", statistic="ratio", deff=bool(deff), want_vcov=vcov)
     names = [f"{a}/{b}" for a, b in zip(num, den)]
-    return Estimate("ratio", _table("ratio", names, dom, res, False, design), vcov=res["vcov"], ci=ci,
+    return Estimate("ratio", _table("ratio", names, dom, res, deff, design), vcov=res["vcov"], ci=ci,
                     level=level, by=dom.by)
 
 

@@ -8,7 +8,8 @@ are, per design ``d``:
     svymean(~v, d, na.rm=TRUE, deff=TRUE); svymean(~v, d, na.rm=TRUE, deff="replace")
     svytotal(...) likewise; svyby(~v, ~stype, d, svymean|svytotal, na.rm=TRUE, deff=TRUE)
     svymean(~api00 + enroll, d, na.rm=TRUE)             # complete cases
-    svyratio(~api00, ~api99, d); svyby(~api00, ~stype, d, svyratio, denominator=~api99)
+    svyratio(~api00, ~api99, d, deff=TRUE); svyratio(~enroll, ~api.stu, d, na.rm=TRUE, deff="replace")
+    svyby(~api00, ~stype, d, svyratio, denominator=~api99, deff=TRUE)
     svymean(~factor(sch.wide), d); svyciprop(~I(sch.wide == lev), d, method="logit")
     svyby(~I(sch.wide == "Yes"), ~stype, d, svyciprop, vartype=c("se","ci"))
     svymean(~api00, subset(d, both == "Yes"))
@@ -117,8 +118,13 @@ def test_ratio(name: str) -> None:
     d = DESIGNS[name]
     _check(analysis.ratio(d, "api00", "api99").to_frame(), _gold(name, "ratio"), ["variable"])
     if not name.startswith("rep"):
+        _check(analysis.ratio(d, "api00", "api99", deff=True).to_frame(), _gold(name, "ratio"),
+               ["variable"], ("estimate", "se", "deff"))
+        _check(analysis.ratio(d, "enroll", "api.stu", deff="replace").to_frame(),
+               _gold(name, "ratio_replace"), ["variable"], ("estimate", "se", "deff"))
         gold = _gold(name, "ratio_by").rename(columns={"domain": "stype"})
-        _check(analysis.ratio(d, "api00", "api99", by="stype").to_frame(), gold, ["variable", "stype"])
+        _check(analysis.ratio(d, "api00", "api99", by="stype", deff=True).to_frame(), gold,
+               ["variable", "stype"], ("estimate", "se", "deff"))
 
 
 @pytest.mark.parametrize("name", [n for n in DESIGNS if not n.startswith("lonely")])

@@ -40,10 +40,12 @@ one <- function(name, d) {
   r <- svymean(~api00 + enroll, d, na.rm = TRUE)
   add(name, "mean_complete", c("api00", "enroll"), "", coef(r), SE(r))
   # ratio, overall and by domain
-  r <- svyratio(~api00, ~api99, d)
-  add(name, "ratio", "api00/api99", "", coef(r), SE(r))
-  b <- svyby(~api00, ~stype, d, svyratio, denominator = ~api99)
-  for (i in seq_len(nrow(b))) add(name, "ratio_by", "api00/api99", b$stype[i], coef(b)[i], SE(b)[i])
+  r <- svyratio(~api00, ~api99, d, deff = TRUE)
+  add(name, "ratio", "api00/api99", "", coef(r), SE(r), deff(r))
+  r <- svyratio(~enroll, ~api.stu, d, na.rm = TRUE, deff = "replace")
+  add(name, "ratio_replace", "enroll/api.stu", "", coef(r), SE(r), deff(r))
+  b <- svyby(~api00, ~stype, d, svyratio, denominator = ~api99, deff = TRUE)
+  for (i in seq_len(nrow(b))) add(name, "ratio_by", "api00/api99", b$stype[i], coef(b)[i], SE(b)[i], deff(b)[i])
   # proportions of every level, and logit intervals
   r <- svymean(~factor(sch.wide), d)
   add(name, "prop", c("No", "Yes"), "", coef(r), SE(r))
