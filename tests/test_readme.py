@@ -14,7 +14,7 @@ def test_python_tour_runs_and_prints_what_it_shows() -> None:
     text = README.read_text()
     block = re.search(r"```python\n(.*?)```", text, re.S).group(1)
     scope: dict = {}
-    exec(compile(block, str(README), "exec"), scope)  # noqa: S102 - our own README
+    exec(compile(block, str(README), "exec"), scope)  # our own README
     frame = analysis.mean(scope["d"], ["api00", "enroll"], deff=True).to_frame()
     for _, row in frame.iterrows():
         shown = re.search(rf"{row['variable']}\s+([\d.]+)\s+([\d.]+)", block)
