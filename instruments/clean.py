@@ -89,14 +89,18 @@ def clean_tables(
             superseded = known & (p == DUP)
             for c in ("D401", "D402"):
                 mark(superseded & (pc_ == c), DUP, c)
+        # one factorisation of the keys serves every per-key question below
+        codes, uniques = pd.factorize(key, use_na_sentinel=True)
+        m = len(uniques)
         # exact copies share their key: compare whole rows only where a key repeats
-        repeated = key.duplicated(keep=False).to_numpy(dtype=bool) & has_key
+        repeated = (np.bincount(codes[codes >= 0], minlength=m)[codes] > 1) & has_key
         dup = np.zeros(n, dtype=bool)
         if repeated.any():
             dup[repeated] = df[repeated].duplicated(keep="first").to_numpy(dtype=bool)
         mark(dup, DUP, "D401")
         live = status == KEPT
-        clash = key.where(pd.array(live)).duplicated(keep=False).to_numpy(dtype=bool) & live
+        live_codes = codes[live & (codes >= 0)]
+        clash = live & (codes >= 0) & (np.bincount(live_codes, minlength=m)[codes] > 1)
         mark(clash, QUAR, "E303")
         if parent is None:
             if "deprecated_id" in df.columns:
@@ -110,11 +114,13 @@ def clean_tables(
                 bad = df["status"].astype("string").str.lower().isin(_KOBO_NOT_APPROVED)
                 mark(bad.to_numpy(dtype=bool), QUAR, "R502")
         # a key's status for its children: kept wins over duplicate over quarantined
-        order = pd.Series(np.where(status == KEPT, 0, np.where(status == DUP, 1, 2)))
-        frame = pd.DataFrame({"key": key, "rank": order, "status": status, "code": code})
-        frame = frame[has_key].sort_values("rank", kind="stable").drop_duplicates("key")
-        status_by_key[name] = pd.Series(frame["status"].to_numpy(), index=frame["key"].to_numpy())
-        code_by_key[name] = pd.Series(frame["code"].to_numpy(), index=frame["key"].to_numpy())
+        rank = np.where(status == KEPT, 0, np.where(status == DUP, 1, 2))
+        ok = np.flatnonzero(has_key & (codes >= 0))
+        best = ok[np.lexsort((rank[ok], codes[ok]))]          # by key, then rank
+        first = best[np.r_[True, codes[best][1:] != codes[best][:-1]]] if len(best) else best
+        index = pd.Index(np.asarray(uniques, dtype=object)[codes[first]], dtype="string")
+        status_by_key[name] = pd.Series(status[first], index=index)
+        code_by_key[name] = pd.Series(code[first], index=index)
         for c in sorted(set(code[status != KEPT])):
             m = code == c
             problems.append(problem_frame(c, name, key[m], None, None, _MESSAGES[c]))
