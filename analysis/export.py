@@ -35,7 +35,14 @@ HEADERS = {
     "ipw_support_n": "Common support n", "ipw_dropped": "Dropped (support)",
     "aipw_diff": "AIPW effect", "aipw_se": "SE (AIPW)", "aipw_ci_low": "95% CI low (AIPW)",
     "aipw_ci_high": "95% CI high (AIPW)", "aipw_p": "p (AIPW)", "psm_diff": "Matching effect",
-    "psm_se": "SE (matching)", "psm_p": "p (matching)", "n": "Unweighted n",
+    "psm_se": "SE (matching)", "psm_p": "p (matching)", "psm_ci_low": "95% CI low (matching)",
+    "psm_ci_high": "95% CI high (matching)", "raw_ci_low": "95% CI low (raw)",
+    "raw_ci_high": "95% CI high (raw)", "adj_ci_low": "95% CI low (adjusted)",
+    "adj_ci_high": "95% CI high (adjusted)", "raw_df": "df (raw)", "adj_df": "df (adjusted)",
+    "ipw_df": "df (IPW)", "aipw_df": "df (AIPW)", "psm_df": "df (matching)",
+    "aipw_support_n": "Common support n (AIPW)", "aipw_dropped": "Dropped (AIPW support)",
+    "psm_support_n": "Common support n (matching)", "psm_dropped": "Dropped (matching)",
+    "stars_of": "Sig. of", "n": "Unweighted n",
     "n_treated": "n migrant", "n_control": "n non-migrant", "stars": "Sig.", "flag": "Notes",
 }
 
@@ -54,8 +61,11 @@ METHODS_NOTE = (
      "the outcome on the controls among non-migrant households."),
     ("Common support", "Households whose propensity lies outside the range shared by migrant "
      "and non-migrant households are left out; their number is reported."),
-    ("Significance", "*** p < 0.01, ** p < 0.05, * p < 0.1 (of the last propensity "
-     "estimate in the row)."),
+    ("Significance", "*** p < 0.01, ** p < 0.05, * p < 0.1 (of the last method in the row "
+     "that gave an estimate, named in 'Sig. of'). p-values and confidence intervals use the "
+     "t distribution on the design degrees of freedom (PSUs minus strata, minus 1 for a "
+     "difference of means; minus the number of coefficients plus 1 for the adjusted "
+     "difference), so p < 0.05 exactly when the 95% interval excludes 0."),
     ("Missing values", "A household or person without a value is outside the indicator's "
      "domain (not imputed); person-level indicators use the household's design and weight."),
     ("References", "Rosenbaum and Rubin (1983); Hirano, Imbens and Ridder (2003); DuGoff, "
@@ -118,7 +128,7 @@ def write_excel(table: pd.DataFrame, path: str | Path, *, groups: pd.DataFrame |
         for j, c in enumerate(cols, start=1):
             letter = get_column_letter(j)
             fmt = "0" if c in ("n", "n_treated", "n_control") or c.endswith(("_support_n",
-                                                                            "_dropped")) \
+                                                                            "_dropped", "_df")) \
                 else "0.000" if c.endswith("_p") else "0.0000"
             for cell in ws[letter][2:]:
                 if isinstance(cell.value, float | int) and not isinstance(cell.value, bool):

@@ -223,11 +223,18 @@ def impact_table(data: IndicatorData, indicators: Sequence[Indicator | str] | No
     -------
     DataFrame
         ``area, indicator, label, kind, domain, domain_value, mean_<group>...,
-        raw_diff, raw_se, raw_p, [adj_diff, adj_se, adj_p], [ipw_diff, ipw_se,
-        ipw_ci_low, ipw_ci_high, ipw_p, ipw_support_n, ipw_dropped], [aipw_...],
-        [psm_...], n, n_treated, n_control, stars, flag``. ``stars`` follow the
-        p-value of the last propensity method requested (else the adjusted, else
-        the raw difference).
+        n, n_treated, n_control, raw_diff, raw_se, raw_p, raw_ci_low, raw_ci_high,
+        raw_df, [adj_...], [ipw_diff, ipw_se, ipw_p, ipw_ci_low, ipw_ci_high, ipw_df,
+        ipw_support_n, ipw_dropped], [aipw_...], [psm_...], stars, stars_of, flag``.
+        ``stars`` follow the p-value of the last method requested that gave an
+        estimate in the row (``stars_of`` names it: ``raw``, ``adj``, ``ipw``,
+        ``aipw`` or ``psm``; empty when none did).
+
+        Every method's p-value and ``level`` interval come from the same t
+        distribution on the estimate's design degrees of freedom (``<key>_df``; see
+        :func:`analysis.impact.impact`), so at ``level=0.95`` a p-value below 0.05
+        (two or more stars) means exactly that the interval excludes 0. The report's
+        forest plot draws these interval columns.
 
     Notes
     -----
@@ -280,7 +287,7 @@ def _row(design, ind: Indicator, dom, val, mask, gvals, controls, group, tl, con
     row["n_treated"] = int((has_y & np.isin(gvals, tl)).sum())
     row["n_control"] = int((has_y & (gvals == control)).sum())
     notes = []
-    last_p = np.nan
+    last_p, last_m = np.nan, ""
     ctrl = _controls(design, controls, mask & has_y)
     for m in ("raw", *[m for m in methods if m != "raw"]):
         key = {"regression": "adj"}.get(m, m)
@@ -297,7 +304,8 @@ def _row(design, ind: Indicator, dom, val, mask, gvals, controls, group, tl, con
                 else:
                     warnings.warn_explicit(c.message, c.category, c.filename, c.lineno)
         except EstimationError as err:
-            row.update({f"{key}_diff": np.nan, f"{key}_se": np.nan, f"{key}_p": np.nan})
+            row.update({f"{key}_{c}": np.nan for c in ("diff", "se", "p", "ci_low", "ci_high",
+                                                         "df")})
             msg = err.message
             if "no " in msg and "units with a value" in msg:
                 notes.append("no treated units in domain" if row["n_treated"] == 0 else
@@ -305,15 +313,18 @@ def _row(design, ind: Indicator, dom, val, mask, gvals, controls, group, tl, con
             else:
                 notes.append(f"{m}: {msg}")
             continue
+        # one t distribution (the estimate's df) for the p-value, the interval and the
+        # stars, so p < 0.05 exactly when the 95% interval excludes 0
         row[f"{key}_diff"], row[f"{key}_se"], row[f"{key}_p"] = f.estimate, f.se, f.p_value
+        row[f"{key}_ci_low"], row[f"{key}_ci_high"] = f.confint(level)
+        row[f"{key}_df"] = f.df
         if m in ("ipw", "aipw", "psm"):
-            ci = f.to_estimate().confint()[0]
-            row[f"{key}_ci_low"], row[f"{key}_ci_high"] = ci
             row[f"{key}_support_n"] = f.n_treated + f.n_control
             row[f"{key}_dropped"] = f.dropped_treated + f.dropped_control
-        last_p = f.p_value
+        last_p, last_m = f.p_value, key
     if row["n_treated"] < min_n or row["n_control"] < min_n:
         notes.append(f"fewer than {min_n} treated or comparison units")
     row["stars"] = str(stars(last_p)[0])
+    row["stars_of"] = last_m
     row["flag"] = "; ".join(dict.fromkeys(notes))
     return row

@@ -117,30 +117,37 @@ def _groups_fig(groups: pd.DataFrame, area: str):
     return fig
 
 
-def _forest_fig(table: pd.DataFrame, kind: str):
+_FOREST = (("raw", "raw difference", "circle-open"), ("adj", "adjusted", "diamond"),
+           ("ipw", "IPW", "square"), ("aipw", "AIPW", "triangle-up"),
+           ("psm", "matching", "x"))
+
+
+def _forest_fig(table: pd.DataFrame, kind: str, level: float = 0.95):
+    """Every method's estimate with the interval of the impact table (``<key>_ci_low``,
+    ``<key>_ci_high``: the t interval whose p-value gives the stars)."""
     import plotly.graph_objects as go
 
     t = table[table["domain"] == "national"]
     t = t[t["kind"] == "share"] if kind == "share" else t[t["kind"] != "share"]
-    if not len(t) or "ipw_diff" not in t:
+    keys = [k for k in _FOREST if f"{k[0]}_diff" in t and t[f"{k[0]}_diff"].notna().any()]
+    if not len(t) or not keys:
         return None
-    scale = 100.0 if kind == "share" else None
+    if kind == "share":  # percentage points
+        f = pd.Series(100.0, index=t.index)
+    else:  # relative to the non-migrant mean, percent
+        f = 100.0 / t["mean_none"].abs().replace(0, np.nan)
     fig = go.Figure()
-    for key, name, sym in (("raw", "raw difference", "circle-open"),
-                           ("adj", "adjusted", "diamond"), ("ipw", "IPW (95% CI)", "square")):
-        if f"{key}_diff" not in t:
-            continue
-        if scale is None:  # relative to the non-migrant mean, percent
-            base = t["mean_none"].abs().replace(0, np.nan)
-            f = 100.0 / base
-        else:
-            f = scale
+    for key, name, sym in keys:
         x = t[f"{key}_diff"] * f
         kw = {}
-        if key == "ipw":
+        if f"{key}_ci_low" in t:
             kw["error_x"] = {"type": "data", "symmetric": False,
-                             "array": (t["ipw_ci_high"] - t["ipw_diff"]) * f,
-                             "arrayminus": (t["ipw_diff"] - t["ipw_ci_low"]) * f}
+                             "array": (t[f"{key}_ci_high"] - t[f"{key}_diff"]) * f,
+                             "arrayminus": (t[f"{key}_diff"] - t[f"{key}_ci_low"]) * f}
+            name = f"{name} ({100 * level:g}% CI)"
+        if f"{key}_p" in t:
+            kw["customdata"] = t[f"{key}_p"].to_numpy(dtype=float)
+            kw["hovertemplate"] = "%{y}: %{x:.3g}, p = %{customdata:.3g}"
         fig.add_scatter(x=x, y=t["label"], mode="markers", name=name,
                         marker={"symbol": sym, "size": 9}, **kw)
     fig.add_vline(x=0, line_dash="dash", line_color="#555")
@@ -177,7 +184,7 @@ def write_report(path: str | Path, table: pd.DataFrame, *, groups: pd.DataFrame 
                  balance: pd.DataFrame | None = None, flow: pd.DataFrame | None = None,
                  design: Design | None = None, weight_group: str | None = "migration_group",
                  title: str = "Migration and development: impact report",
-                 notes: Sequence[str] = ()) -> Path:
+                 notes: Sequence[str] = (), level: float = 0.95) -> Path:
     """Write the HTML report; plotly.js is embedded so the file works offline.
 
     Parameters
@@ -196,6 +203,10 @@ def write_report(path: str | Path, table: pd.DataFrame, *, groups: pd.DataFrame 
         The household design, for the weight diagnostics.
     notes
         Paragraphs added under the title (data source, dates).
+    level
+        The confidence level the table was made with (``impact_table(level=)``),
+        for the forest plot's legend; its error bars are the table's interval
+        columns, so they agree with its p-values and stars.
 
     Returns
     -------
@@ -233,11 +244,13 @@ def write_report(path: str | Path, table: pd.DataFrame, *, groups: pd.DataFrame 
         for area in dict.fromkeys(groups["area"]):
             chart(_groups_fig(groups, area), f"groups {area}")
     body.append("<h2>Impact estimates</h2>")
-    chart(_forest_fig(table, "share"), "forest shares")
-    chart(_forest_fig(table, "mean"), "forest means")
+    chart(_forest_fig(table, "share", level), "forest shares")
+    chart(_forest_fig(table, "mean", level), "forest means")
     show = [c for c in ("label", "domain_value", "mean_none", "mean_emigrant", "mean_returnee",
-                        "raw_diff", "raw_p", "adj_diff", "ipw_diff", "ipw_ci_low", "ipw_ci_high",
-                        "ipw_p", "ipw_support_n", "n", "stars", "flag") if c in table]
+                        "raw_diff", "raw_p", "adj_diff", "adj_p", "ipw_diff", "ipw_ci_low",
+                        "ipw_ci_high", "ipw_p", "ipw_support_n", "aipw_diff", "aipw_ci_low",
+                        "aipw_ci_high", "aipw_p", "n", "stars", "stars_of", "flag")
+            if c in table]
     body.append(_table_html(table[show]))
     if balance is not None:
         body.append("<h2>Balance of the propensity model</h2>")

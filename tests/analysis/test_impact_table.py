@@ -7,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy import stats
 
 import analysis
 from analysis.impact import impact_fit
@@ -83,6 +84,41 @@ def test_impact_table_columns_and_numbers(data, table):
     sel = (h["migration_group"] == "none").fillna(False).to_numpy(dtype=bool) & ~np.isnan(y)
     assert row.mean_none == pytest.approx(np.average(y[sel], weights=w[sel]), rel=1e-12)
     assert row.stars == stars(row.aipw_p)[0]
+
+
+def test_p_values_stars_and_intervals_agree(data, table):
+    """Every method's p-value and interval come from one t distribution on the
+    estimate's df: p < 0.05 exactly when the 95% interval excludes 0, the stars follow
+    the named method's p-value."""
+    checked = 0
+    for key in ("raw", "adj", "ipw", "aipw"):
+        t = table[table[f"{key}_diff"].notna()]
+        assert len(t) == len(table), key
+        q = stats.t.ppf(0.975, t[f"{key}_df"])
+        np.testing.assert_allclose(t[f"{key}_ci_low"], t[f"{key}_diff"] - q * t[f"{key}_se"],
+                                   rtol=1e-12)
+        np.testing.assert_allclose(t[f"{key}_ci_high"], t[f"{key}_diff"] + q * t[f"{key}_se"],
+                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            t[f"{key}_p"], 2 * stats.t.sf((t[f"{key}_diff"] / t[f"{key}_se"]).abs(),
+                                          t[f"{key}_df"]), rtol=1e-12)
+        excludes = (t[f"{key}_ci_low"] > 0) | (t[f"{key}_ci_high"] < 0)
+        assert ((t[f"{key}_p"] < 0.05) == excludes).all(), key
+        checked += int(excludes.sum())
+    assert checked > 0  # some intervals exclude 0, so the equivalence is not vacuous
+    assert (table["stars_of"] == "aipw").all()
+    assert list(table["stars"]) == list(stars(table["aipw_p"]))
+    # the degrees of freedom: design df of a difference of two means (svyttest's) for
+    # raw and the propensity methods, svyglm's residual df for the adjusted difference
+    h = data.household
+    row = table.set_index("indicator").loc["spend_edu"]
+    has_y = h.data["spend_edu"].notna().to_numpy()
+    assert row.raw_df == h.degf(has_y) - 1
+    f = impact_fit(h, "spend_edu", "migration_group", ["hh_size", "region"], "regression",
+                   treated=["emigrant", "returnee"], control="none")
+    assert f.df == h.degf(has_y) - (1 + 1 + 1 + (h.data["region"].nunique() - 1)) + 1
+    lo, hi = f.confint()
+    assert (lo < 0 < hi) == (f.p_value >= 0.05)
 
 
 def test_stars():

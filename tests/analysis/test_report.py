@@ -146,6 +146,39 @@ def test_report_opens_in_headless_chromium(outputs, tmp_path):
     assert not errors, errors
 
 
+def test_forest_plot_draws_the_tables_intervals(outputs):
+    """The forest plot's error bars are the impact table's interval columns for every
+    method (the t intervals whose p-values give the stars), on its scale."""
+    from analysis.report import _forest_fig
+
+    t = outputs["table"]
+    nat = t[(t.domain == "national") & (t.kind == "share")]
+    fig = _forest_fig(t, "share")
+    traces = {tr.name: tr for tr in fig.data}
+    assert set(traces) == {"raw difference (95% CI)", "adjusted (95% CI)", "IPW (95% CI)"}
+    for key, name in (("raw", "raw difference"), ("adj", "adjusted"), ("ipw", "IPW")):
+        tr = traces[f"{name} (95% CI)"]
+        np.testing.assert_allclose(tr.x, 100 * nat[f"{key}_diff"], rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(tr.x) - np.asarray(tr.error_x.arrayminus),
+                                   100 * nat[f"{key}_ci_low"], rtol=1e-12)
+        np.testing.assert_allclose(np.asarray(tr.x) + np.asarray(tr.error_x.array),
+                                   100 * nat[f"{key}_ci_high"], rtol=1e-12)
+        np.testing.assert_allclose(tr.customdata, nat[f"{key}_p"], rtol=1e-12)
+        # a bar crossing 0 is a p-value of 0.05 or more, and no stars when it is the
+        # starred method
+        crosses = (nat[f"{key}_ci_low"] <= 0) & (nat[f"{key}_ci_high"] >= 0)
+        assert (crosses == (nat[f"{key}_p"] >= 0.05)).all()
+    starred = nat[nat.stars_of == "ipw"]
+    assert len(starred) == len(nat)
+    assert ((starred.stars.isin(["**", "***"])) ==
+            ((starred.ipw_ci_low > 0) | (starred.ipw_ci_high < 0))).all()
+    # amounts: percent of the non-migrant mean
+    am = t[(t.domain == "national") & (t.kind != "share")]
+    tr = next(tr for tr in _forest_fig(t, "mean", 0.9).data if tr.name == "IPW (90% CI)")
+    np.testing.assert_allclose(np.asarray(tr.x) + np.asarray(tr.error_x.array),
+                               100 * am.ipw_ci_high / am.mean_none.abs(), rtol=1e-12)
+
+
 def test_console_error_check_catches_errors(tmp_path):
     """The console check sees a page's uncaught exception (so a clean run means something)."""
     bad = tmp_path / "bad.html"

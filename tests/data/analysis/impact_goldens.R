@@ -13,23 +13,37 @@ g17 <- function(x) ifelse(is.na(x), "NA", sprintf("%.17g", x))
 des <- svydesign(ids = ~ea, strata = ~region, weights = ~w, data = dat)
 controls <- "region + hh_size + female_head"
 rows <- list()
-add <- function(outcome, method, variance, est, se, df, n_t, n_c) {
+# ci_low, ci_high: 95% t interval on df; p: two-sided t p-value on df. For svyglm fits
+# they are R's own confint(m) (t on m$df.residual in survey 4.1.1) and summary(m)'s
+# Pr(>|t|); for the raw difference svyttest's conf.int and p.value (df = degf - 1);
+# for the stacked IPW/AIPW, est -/+ qt(0.975, df) se with df = degf(support) - 1.
+add <- function(outcome, method, variance, est, se, df, n_t, n_c, ci = NULL, p = NULL) {
+  est <- as.numeric(est); se <- as.numeric(se)
+  if (is.null(ci)) ci <- est + c(-1, 1) * qt(0.975, df) * se
+  if (is.null(p)) p <- 2 * pt(-abs(est / se), df)
   rows[[length(rows) + 1]] <<- data.frame(outcome = outcome, method = method, variance = variance,
-    estimate = g17(as.numeric(est)), se = g17(as.numeric(se)), df = g17(as.numeric(df)),
-    n_treated = n_t, n_control = n_c)
+    estimate = g17(est), se = g17(se), df = g17(as.numeric(df)),
+    n_treated = n_t, n_control = n_c, ci_low = g17(as.numeric(ci[1])),
+    ci_high = g17(as.numeric(ci[2])), p = g17(as.numeric(p)))
 }
+tci <- function(m) confint(m)["migrant", ]  # Wald, t quantile on m$df.residual
+tp <- function(m) summary(m)$coefficients["migrant", "Pr(>|t|)"]
 w <- dat$w; t <- dat$migrant
 X <- model.matrix(as.formula(paste("~", controls)), dat)
 for (y in c("spend", "insured")) {
   yy <- dat[[y]]
   # raw difference: svyglm(y ~ migrant) is the difference of the domain means
+  # (svyttest: the same fit; df = m$df.residual = degf(des) - 1)
   m <- svyglm(as.formula(paste(y, "~ migrant")), des)
-  add(y, "raw", "linearization", coef(m)["migrant"], SE(m)["migrant"], m$df.residual + 1,
-      sum(t == 1), sum(t == 0))
+  tt <- svyttest(as.formula(paste(y, "~ migrant")), des)
+  stopifnot(isTRUE(all.equal(unname(tt$parameter), m$df.residual)),
+            isTRUE(all.equal(unname(tt$conf.int[1:2]), unname(tci(m)))))
+  add(y, "raw", "linearization", coef(m)["migrant"], SE(m)["migrant"], tt$parameter,
+      sum(t == 1), sum(t == 0), ci = tt$conf.int, p = tt$p.value)
   # regression-adjusted difference
   m <- svyglm(as.formula(paste(y, "~ migrant +", controls)), des)
   add(y, "regression", "linearization", coef(m)["migrant"], SE(m)["migrant"], m$df.residual,
-      sum(t == 1), sum(t == 0))
+      sum(t == 1), sum(t == 0), ci = tci(m), p = tp(m))
   # propensity with design weights; min-max common support; refit on the support
   ps <- svyglm(as.formula(paste("migrant ~", controls)), des, family = quasibinomial())
   p <- fitted(ps)
@@ -45,7 +59,7 @@ for (y in c("spend", "insured")) {
   des_ipw <- svydesign(ids = ~ea, strata = ~region, weights = ~ipw_w, data = dat)
   m <- svyglm(as.formula(paste(y, "~ migrant")), subset(des_ipw, S))
   add(y, "ipw", "fixed", coef(m)["migrant"], SE(m)["migrant"], m$df.residual,
-      sum(S & t == 1), sum(S & t == 0))
+      sum(S & t == 1), sum(S & t == 0), ci = tci(m), p = tp(m))
   # IPW and AIPW with stacked estimating equations (propensity, outcome model, means),
   # sandwich influence values, their total's SE from svytotal on the design
   for (aipw in c(FALSE, TRUE)) {
@@ -75,8 +89,10 @@ for (y in c("spend", "insured")) {
     dat$z <- (Z[, k - 1] - Z[, k]) / w  # svytotal weights by w: z holds weighted values
     des_z <- svydesign(ids = ~ea, strata = ~region, weights = ~w, data = dat)
     se <- SE(svytotal(~z, des_z))
-    add(y, if (aipw) "aipw" else "ipw", "linearization", mu1 - mu0, se, degf(subset(des_z, S)),
-        sum(S & t == 1), sum(S & t == 0))
+    # df of a difference of two weighted means on the support (as svyglm(y ~ migrant)
+    # on the IPW-weighted design above): degf(support) - 1
+    add(y, if (aipw) "aipw" else "ipw", "linearization", mu1 - mu0, se,
+        degf(subset(des_z, S)) - 1, sum(S & t == 1), sum(S & t == 0))
   }
 }
 res <- do.call(rbind, rows)
