@@ -600,7 +600,12 @@ def impact(design: Design, outcome: str, treatment: str, controls: Sequence[str]
         standard deviations of the logit propensity (treated units without a match
         are dropped and counted).
     level
-        Confidence level of the t interval.
+        Confidence level of the t interval. Intervals and p-values use the t
+        distribution on ``df``: for the regression, svyglm's residual df
+        (``degf - p + 1``); for raw, IPW, AIPW and matching, the df of a difference
+        of two means, ``degf - 1`` over the rows used (as R's ``svyttest`` and
+        ``svyglm(y ~ treated)`` on the IPW-weighted design); the propensity and
+        outcome models' coefficients are not subtracted.
 
     Returns
     -------
