@@ -315,15 +315,45 @@ def weight_cmd(ctx: typer.Context) -> None:
                          f"{r.counts['deff_kish_x100'] / 100:.2f}")
 
 
+@app.command("analyze")
+@_guard
+def analyze_cmd(ctx: typer.Context) -> None:
+    """Estimate the indicators and the impact table of migration (needs `survey weight`)."""
+    _run_stage(ctx, lambda p: pipeline.analyze(p), "Estimating the indicators and impacts",
+               lambda r: f"Estimated {r.counts['indicators']} indicators for "
+                         f"{r.counts['households']:,} households and {r.counts['persons']:,} "
+                         f"persons; {r.counts['impact_rows']} impact-table rows "
+                         f"({r.counts['significant']} national rows significant). Headline:")
+
+
+@app.command("report")
+@_guard
+def report_cmd(ctx: typer.Context) -> None:
+    """Write the HTML report of the results (needs `survey analyze`)."""
+    _run_stage(ctx, lambda p: pipeline.report(p), "Writing the report",
+               lambda r: f"Wrote the report: {r.counts['charts']} charts, "
+                         f"{r.counts['bytes'] / 1e6:.1f} MB, works offline")
+
+
 @app.command("export")
 @_guard
 def export_cmd(
     ctx: typer.Context,
     formats: Annotated[list[str] | None, typer.Option(
         "--format", "-f", help="dta, sav, xlsx, parquet or csv (repeatable; default: [output] formats).")] = None,
+    public_use: Annotated[bool, typer.Option(
+        "--public-use", help="Write the public-use release (disclosure control) to out/public/.")] = False,
 ) -> None:
     """Write the weighted, labelled data for Stata, SPSS, Excel and Parquet users."""
-    _run_stage(ctx, lambda p: pipeline.export(p, tuple(formats) if formats else None),
+    fmts = tuple(formats) if formats else None
+    if public_use:
+        _run_stage(ctx, lambda p: pipeline.public_export(p, fmts), "Writing the public-use files",
+                   lambda r: f"Wrote {r.counts['files']} public-use files: k-anonymity at "
+                             f"k = {r.counts['k']} ({r.counts['suppressed_cells']:,} cells "
+                             f"suppressed, {r.counts['removed_columns']} identifying columns "
+                             f"removed); the code crosswalk stays in the store")
+        return
+    _run_stage(ctx, lambda p: pipeline.export(p, fmts),
                "Exporting the data",
                lambda r: f"Wrote {r.counts['files']} files")
 
@@ -346,7 +376,7 @@ def demo_cmd(
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                       TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                       console=_err(), transient=True) as bar:
-            task = bar.add_task("Demo", total=12)
+            task = bar.add_task("Demo", total=15)
 
             @contextmanager
             def step(description: str) -> Iterator[None]:
@@ -367,18 +397,34 @@ def demo_cmd(
     if opts.quiet:
         return
     con = _out()
+    from survey.stages.analysis import headline
+
+    with result.project.store(read_only=True) as st:
+        table = st.read("impact_table")
+    main_rows = headline(table, result.project.config.indicators.headline)
+    main_rows = main_rows[main_rows["comparison"] == table["comparison"].iloc[0]]
+    view = main_rows.assign(interval=[f"[{a:.3g}, {b:.3g}]" for a, b in
+                                      zip(main_rows["ipw_ci_low"], main_rows["ipw_ci_high"])])
+    con.print(_table(view[["area", "label", "mean_none", "raw_diff", "adj_diff", "ipw_diff",
+                           "interval", "stars", "n"]],
+                     title="Impact of migration on households: migrant vs non-migrant "
+                           "(headline rows of the impact table)"))
     head = result.headline
     view = head.assign(interval=[f"[{a:.3g}, {b:.3g}]" for a, b in zip(head["ci_low"], head["ci_high"])],
                        inside=head["covered"].map({True: "yes", False: "NO"}))
     con.print(_table(view[["label", "group", "estimate", "se", "interval", "known", "inside"]],
-                     title="Effects of migration (survey-weighted regression with controls)"))
+                     title="Known effects of the demo country against the IPW estimates "
+                           "(each group vs non-migrant)"))
     c = result.stages["weight"].counts
     con.print(f"{c['respondent']:,} interviews of {c['sampled']:,} sampled households in "
               f"{result.stages['select_eas'].counts['eas']} EAs; "
               f"{head['covered'].sum()} of {len(head)} known effects inside the 95% intervals.")
+    out = result.project.out_dir
     con.print(f"Project  {result.project.root}")
-    con.print(f"Outputs  {result.project.out_dir}  (headline.csv, data/, fieldwork/, weight_chain.csv)")
-    con.print(f"Export   {result.files['export']}")
+    con.print(f"Report   {result.files['report']}")
+    con.print(f"Tables   {out / 'impact_table.xlsx'} (.csv, .dta)")
+    con.print(f"Data     {out / 'data'} (Stata, SPSS, Parquet); public use: {out / 'public'}")
+    con.print(f"Field    {out / 'fieldwork'}; ODK Central export {result.files['export']}")
     con.print(f"Done in {result.seconds:.1f} s. Try: survey -C {directory} status")
 
 

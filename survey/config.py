@@ -41,6 +41,7 @@ AllocationMethod = Literal["proportional", "equal", "neyman", "optimal", "power"
 CalibrationMethod = Literal["none", "poststratify", "raking", "linear", "logit"]
 ReplicateMethod = Literal["none", "jkn", "bootstrap"]
 ImpactMethod = Literal["raw", "regression", "ipw", "aipw", "psm"]
+AnalysisVariance = Literal["linearization", "replicate"]
 IndicatorKind = Literal["mean", "proportion", "total"]
 OutputFormat = Literal["xlsx", "html", "dta", "sav", "parquet", "csv"]
 TrimReference = Literal["median", "absolute"]
@@ -131,6 +132,7 @@ class SeedsSection:
     select_households: int = _f(20100102, min=0)
     replicates: int = _f(20100103, min=0)
     demo: int = _f(20100104, min=0)
+    public_use: int = _f(20100105, min=0)  # random codes and GPS displacement
 
 
 @dataclass(frozen=True)
@@ -192,6 +194,11 @@ class IndicatorsSection:
         "head_age", "head_female", "head_education", "hh_size", "urban", "region",
     )
     methods: tuple[ImpactMethod, ...] = ("raw", "regression", "ipw")
+    # indicators also compared group by group (each migrant group against the comparison)
+    headline: tuple[str, ...] = (
+        "remittances_received", "spend_edu", "enrol_6_17", "any_insured", "female_head",
+    )
+    variance: AnalysisVariance = "linearization"  # or "replicate": refit on replicate weights
     custom: tuple[CustomIndicator, ...] = ()
 
 
@@ -209,8 +216,8 @@ class OutputSection:
     directory: str = "out"
     formats: tuple[OutputFormat, ...] = ("xlsx", "html", "dta", "sav", "parquet")
     public_use: bool = True
-    k_anonymity: int = _f(5, min=1)
-    public_keys: tuple[str, ...] = ("region", "urban", "head_age", "head_female")
+    k_anonymity: int = _f(3, min=2)
+    public_keys: tuple[str, ...] = ("region", "urban")
 
 
 def _default_takes() -> Mapping[str, int]:
@@ -542,6 +549,7 @@ select_eas = 20100101
 select_households = 20100102
 replicates = 20100103
 demo = 20100104
+public_use = 20100105         # random codes and GPS displacement of public-use files
 
 [nonresponse]
 cells = ["stratum", "group"]  # weighting classes
@@ -570,6 +578,9 @@ school_age_bands = [[6, 11], [12, 14], [15, 17]]
 comparison = "none"           # the reference group of the impact table
 controls = ["head_age", "head_female", "head_education", "hh_size", "urban", "region"]
 methods = ["raw", "regression", "ipw"]   # raw | regression | ipw | aipw | psm
+# compared group by group too (emigrant vs none, returnee vs none), nationally
+headline = ["remittances_received", "spend_edu", "enrol_6_17", "any_insured", "female_head"]
+variance = "linearization"    # SEs: linearization (strata, EAs) | replicate (refits; slow)
 
 # User indicators: a pandas expression over one table's columns.
 # [[indicators.custom]]
@@ -586,8 +597,8 @@ by = ["urban", "head_female", "region"]
 directory = "out"
 formats = ["xlsx", "html", "dta", "sav", "parquet"]   # also: csv
 public_use = true             # write a public-use file without direct identifiers
-k_anonymity = 5
-public_keys = ["region", "urban", "head_age", "head_female"]
+k_anonymity = 3               # every key combination shared by at least k records
+public_keys = ["region", "urban"]   # key variables besides the form's privacy = key fields
 '''
 
 

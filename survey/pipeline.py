@@ -21,13 +21,16 @@ import pandas as pd
 from survey.errors import SamplingError
 from survey.project import Project
 from survey.stages._common import COMMANDS, NEEDS, STAGES, StageResult, records, require
+from survey.stages.analysis import analyze
 from survey.stages.export import export
 from survey.stages.fieldwork import import_exports, listing_import, select_households
+from survey.stages.public import public_export
+from survey.stages.report import report
 from survey.stages.weights import weight
 
-__all__ = ["COMMANDS", "NEEDS", "STAGES", "StageResult", "design", "export", "frame_check", "records",
-           "import_exports", "listing_import", "require", "select_eas", "select_households",
-           "status", "weight"]
+__all__ = ["COMMANDS", "NEEDS", "STAGES", "StageResult", "analyze", "design", "export",
+           "frame_check", "import_exports", "listing_import", "public_export", "records", "report",
+           "require", "select_eas", "select_households", "status", "weight"]
 
 #: Canonical column names of the stored frame.
 FRAME_COLUMNS = ("ea_id", "households", "region", "urban", "migrant_share")

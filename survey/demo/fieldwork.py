@@ -22,7 +22,8 @@ import pandas as pd
 
 from survey.demo.population import simulate_households
 
-__all__ = ["listing_table", "simulate_fieldwork", "simulate_listing", "write_central_export"]
+__all__ = ["distinctive_identities", "listing_table", "simulate_fieldwork", "simulate_listing",
+           "write_central_export"]
 
 #: Returnee answers filled in for roster members turned into returnees.
 _RET_COUNTRIES = ("fr", "gb", "us", "it", "es", "de", "ru", "gr", "tr", "ae")
@@ -178,6 +179,71 @@ def simulate_fieldwork(form, preload: pd.DataFrame, truth: pd.DataFrame,
         filled = r["n_returnees"].fillna("").ne("")
         count = r["key"].map(n_ret).fillna(0).astype(int).astype(str)
         tables[root] = r.assign(n_returnees=r["n_returnees"].where(~filled, count))
+    return distinctive_identities(dataclasses.replace(raw, tables=tables), rng)
+
+
+_LETTERS = "bcdfghjklmnpqrstvwxz"
+
+
+def _hashed(keys: pd.Series, salt: str, seed: int) -> list[bytes]:
+    """Eight bytes per key, the same wherever the key appears (duplicates stay exact)."""
+    return [hashlib.blake2b(f"{seed}:{salt}:{k}".encode(), digest_size=8).digest()
+            for k in keys.astype(str).to_numpy()]
+
+
+def _codes(keys: pd.Series, salt: str, seed: int) -> np.ndarray:
+    """A six-letter code per key (20^6 = 64 million codes)."""
+    return np.array(["".join(_LETTERS[b % 20] for b in h[:6]) for h in _hashed(keys, salt, seed)],
+                    dtype=object)
+
+
+def distinctive_identities(raw, rng: np.random.Generator):
+    """Give the direct identifiers values that no other output could contain by chance.
+
+    Respondent, member and emigrant names become ``"Xylqor Vandrex <code>"``-style
+    strings, phone numbers ``"+999 77dddddd"``, free-text comments name a made-up
+    river, and GPS points lie in the open South Pacific around one made-up centre per
+    EA (households within about 700 m of it). Values follow the household id (or the
+    roster row's key), so duplicate submissions stay exact duplicates; fields the form
+    skipped stay empty. Searching any output for these values
+    (:func:`instruments.disclosure.find_leaks`) then shows whether an identifier escaped.
+
+    Returns
+    -------
+    instruments.raw.RawData
+        A copy of ``raw`` with the identifiers replaced; ``raw`` is not modified.
+    """
+    seed = int(rng.integers(0, 2**31))
+    tables = dict(raw.tables)
+
+    def fill(df: pd.DataFrame, col: str, values: np.ndarray) -> pd.DataFrame:
+        if col not in df.columns:
+            return df
+        s = df[col]
+        has = s.notna().to_numpy() & s.astype("string").fillna("").ne("").to_numpy()
+        return df.assign(**{col: np.where(has, values, s.astype(object)).astype(object)})
+
+    for t, df in tables.items():
+        if "respondent_name" in df.columns:
+            hh = df["hh_id"].astype("string").fillna(df["key"].astype("string"))
+            u = np.array([[int.from_bytes(h[i:i + 2], "little") / 65536.0 for i in (0, 2, 4)]
+                          for h in _hashed(hh, "gps", seed)]).reshape(-1, 3)
+            ea = df["ea_id"].astype("string").fillna("").to_numpy(dtype=object)
+            _, code = np.unique(ea, return_inverse=True)
+            lat = -47.0 - 0.0137 * code + 0.012 * (u[:, 0] - 0.5)
+            lon = -131.0 - 0.0113 * code + 0.012 * (u[:, 1] - 0.5)
+            gps = np.array([f"{a:.6f} {b:.6f} {int(3 + 30 * c)}.0 {4 + 5 * c:.1f}"
+                            for a, b, c in zip(lat, lon, u[:, 2])], dtype=object)
+            phones = [f"+999 77{int.from_bytes(h[:4], 'little') % 900_000 + 100_000:06d}"
+                      for h in _hashed(hh, "phone", seed)]
+            df = fill(df, "respondent_name", "Xylqor Vandrex " + _codes(hh, "name", seed))
+            df = fill(df, "respondent_phone", np.asarray(phones, dtype=object))
+            df = fill(df, "gps", gps)
+            df = fill(df, "comments", "Lives by the Wkzqyth river, house " + _codes(hh, "c", seed))
+        if "key" in df.columns:
+            df = fill(df, "member_name", "Xylqor Membrix " + _codes(df["key"], "m", seed))
+            df = fill(df, "em_name", "Xylqor Awayne " + _codes(df["key"], "e", seed))
+        tables[t] = df
     return dataclasses.replace(raw, tables=tables)
 
 

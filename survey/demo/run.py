@@ -3,8 +3,9 @@
 The demo makes a project, writes the demo country's frame and census totals, and
 runs the stages a survey manager runs: frame check, design, EA selection, a
 simulated listing, household selection, simulated fieldwork written as a real ODK
-Central export, import, weighting and export; then the headline table of the
-known effects of migration.
+Central export, import, weighting, analysis, the report, the export for Stata, SPSS
+and Parquet users and the public-use release; then the headline rows of the impact
+table beside the known effects of migration (:data:`survey.demo.EFFECTS`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 from survey.errors import ConfigError
 from survey.project import Project, init_project
 
-__all__ = ["DEMO_MARKER", "DemoResult", "headline_effects", "run_demo"]
+__all__ = ["DEMO_INDICATORS", "DEMO_MARKER", "DemoResult", "known_effects", "run_demo"]
 
 #: File that marks a project folder as made by ``survey demo`` (so it may be re-run).
 DEMO_MARKER = "data/.survey-demo"
@@ -86,12 +87,17 @@ def run_demo(directory: str | Path, *, n_eas: int = 20_000, households: int = 3_
     start = time.perf_counter()
     directory = Path(directory)
     project = _open_or_make(directory)
+    cfg_file = project.config_file
+    text = cfg_file.read_text(encoding="utf-8")
     if sample_eas is not None:
-        cfg_file = project.config_file
-        text = cfg_file.read_text(encoding="utf-8")
         old = f"n_eas = {project.config.allocation.n_eas}"
-        cfg_file.write_text(text.replace(old, f"n_eas = {int(sample_eas)}", 1), encoding="utf-8")
-        project = Project.open(directory)
+        text = text.replace(old, f"n_eas = {int(sample_eas)}", 1)
+    # the impact table by urban/rural only: every domain of the default doubles the time
+    text = text.replace('[domains]\nby = ["urban", "head_female", "region"]',
+                        '[domains]\nby = ["urban"]   # the demo; a survey: ["urban", "head_female", '
+                        '"region"]', 1)
+    cfg_file.write_text(text, encoding="utf-8")
+    project = Project.open(directory)
     seed = project.config.seeds.demo
     rng = np.random.default_rng(seed)
     stages = {}
@@ -130,98 +136,78 @@ def run_demo(directory: str | Path, *, n_eas: int = 20_000, households: int = 3_
         stages["import"] = pipeline.import_exports(project, [export])
     with step("Weighting (base, nonresponse, raking, replicates)"):
         stages["weight"] = pipeline.weight(project)
-    with step("Estimating the effects of migration"):
-        headline = headline_effects(project)
+    with step("Estimating the indicators and the impact table"):
+        stages["analyze"] = pipeline.analyze(project)
+        with project.store(read_only=True) as st:
+            table = st.read("impact_table")
+        headline = known_effects(table)
         path = project.out_dir / "headline.csv"
         headline.to_csv(path, index=False)
         files["headline"] = path
+        files["impact_table"] = project.out_dir / "impact_table.xlsx"
+    with step("Writing the report"):
+        stages["report"] = pipeline.report(project)
+        files["report"] = stages["report"].files[0]
     with step("Exporting the data (Stata, SPSS, Parquet)"):
         # Excel is left to `survey export`: openpyxl needs ~20 s for the roster alone
         stages["export"] = pipeline.export(project, formats=("dta", "sav", "parquet"))
+    with step("Public-use files (disclosure control)"):
+        stages["public_use"] = pipeline.public_export(project, formats=("csv", "dta"))
+        files["public"] = project.out_dir / "public"
     return DemoResult(project, stages, headline, time.perf_counter() - start, files)
 
 
-# -- headline table ----------------------------------------------------------------------
-#: Household-level outcomes whose known effects (survey.demo.EFFECTS) the headline checks.
-_OUTCOMES = {
-    "receives_remittances": "Received remittances (12 months)",
-    "education_spending": "Education spending (LCU a year)",
-    "enrolled": "Children 6-17 attending school (share)",
-    "health_insurance": "Household has health insurance",
-    "female_head": "Female-headed household",
+# -- the known effects in the impact table ---------------------------------------------------
+#: The impact-table indicator that measures each outcome with a known effect
+#: (:data:`survey.demo.EFFECTS`).
+DEMO_INDICATORS = {
+    "receives_remittances": "remittances_received",
+    "education_spending": "spend_edu",
+    "enrolled": "enrol_6_17",
+    "health_insurance": "any_insured",
+    "female_head": "female_head",
 }
-_CONTROLS = ("head_age", "head_female", "head_education", "hh_size", "urban", "region")
 
 
-def _household_data(project: Project) -> pd.DataFrame:
-    """Respondents with their weights, outcomes and controls (from the store)."""
-    from survey.stages.fieldwork import read_project_form
+def known_effects(table: pd.DataFrame, method: str = "ipw") -> pd.DataFrame:
+    """The impact table's group-by-group rows beside the demo's known effects.
 
-    form = read_project_form(project)
-    with project.store(read_only=True) as st:
-        w = st.read("weights")
-        hh = st.read(f"data.{form.form_id}")
-        members = st.read("data.members")
-    w = w[w["weight"] > 0]
-    hh = hh[["key", "hh_size", "rem_received", "spend_edu_year"]]
-    head = members[members["row_index"] == 1].drop_duplicates("parent_key")
-    age = pd.to_numeric(members["age"], errors="coerce")
-    child = members.assign(_a=(members["attends_school"].astype("string") == "yes").astype(float))
-    child = child[(age >= 6) & (age <= 17)].groupby("parent_key")["_a"].mean()
-    edu = np.where(head["edu_level"].astype("string").eq("none").fillna(False),
-                   0.0, pd.to_numeric(head["edu_years"], errors="coerce"))
-    covs = pd.DataFrame({
-        "key": head["parent_key"].to_numpy(),
-        "head_age": pd.to_numeric(head["age"], errors="coerce").to_numpy(dtype=float),
-        "head_female": (head["sex"].astype("string") == "female").to_numpy(dtype=float),
-        "head_education": np.asarray(edu, dtype=float),
-        "health_insurance": (head["insured"].astype("string") == "yes").to_numpy(dtype=float),
-    })
-    data = w.merge(hh, on="key", how="left").merge(covs, on="key", how="left")
-    return data.assign(
-        receives_remittances=(data["rem_received"].astype("string") == "yes").astype(float),
-        education_spending=pd.to_numeric(data["spend_edu_year"], errors="coerce"),
-        enrolled=data["key"].map(child).astype(float),
-        female_head=data["head_female"],
-        hh_size=pd.to_numeric(data["hh_size"], errors="coerce"),
-        is_emigrant=(data["group"] == "emigrant").astype(float),
-        is_returnee=(data["group"] == "returnee").astype(float),
-    )
-
-
-def headline_effects(project: Project) -> pd.DataFrame:
-    """Adjusted effects of migration on the demo's outcomes, beside the known effects.
-
-    A design-weighted regression per outcome of the emigrant and returnee group
-    indicators with the controls (head's age, sex and education, household size,
-    urban/rural, region), on the final weights with strata and EAs as PSUs.
+    Parameters
+    ----------
+    table
+        The stored impact table (``survey analyze``): national rows of the
+        ``emigrant`` and ``returnee`` comparisons are used.
+    method
+        ``"ipw"`` (the table's interval) or ``"adj"`` (regression: ``adj_diff`` with a
+        normal interval from ``adj_se``).
 
     Returns
     -------
     pandas.DataFrame
-        ``outcome``, ``label``, ``group``, ``estimate``, ``se``, ``ci_low``,
-        ``ci_high``, ``known`` (the true effect) and ``covered`` (the 95% interval
-        contains it), and ``n``.
-    """
-    from analysis.glm import glm
-    from survey.demo.population import EFFECTS
-    from survey.design import Design
+        ``outcome``, ``indicator``, ``label``, ``group``, ``estimate``, ``se``,
+        ``ci_low``, ``ci_high``, ``known`` (the true effect), ``covered`` (the 95%
+        interval contains it) and ``n``.
 
-    data = _household_data(project)
-    design = Design(data, weights="weight", strata="stratum", psu="ea_id", lonely_psu="adjust")
+    Notes
+    -----
+    The demo's outcome model is additive with a constant effect per group, so the
+    effect on migrant households that IPW estimates equals the known effect; the
+    households of each comparison are those of the listing group.
+    """
+    from survey.demo.population import EFFECTS
+
+    nat = table[table["domain"] == "national"].set_index(["indicator", "comparison"])
     rows = []
-    for outcome, label in _OUTCOMES.items():
-        controls = [c for c in _CONTROLS if c != outcome and not (outcome == "female_head"
-                                                                 and c == "head_female")]
-        formula = f"{outcome} ~ is_emigrant + is_returnee + " + " + ".join(controls)
-        est = glm(design, formula).to_frame().set_index("term")
+    for outcome, ind in DEMO_INDICATORS.items():
         for g in ("emigrant", "returnee"):
-            r = est.loc[f"is_{g}"]
-            known = EFFECTS.get(outcome, {}).get(g, 0.0)
-            rows.append({"outcome": outcome, "label": label, "group": g,
-                         "estimate": float(r["estimate"]), "se": float(r["se"]),
-                         "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]),
-                         "known": float(known),
-                         "covered": bool(r["ci_low"] <= known <= r["ci_high"]),
-                         "n": int(r["n"]) if "n" in r and pd.notna(r["n"]) else len(data)})
+            if (ind, g) not in nat.index:
+                continue
+            r = nat.loc[(ind, g)]
+            est, se = float(r[f"{method}_diff"]), float(r[f"{method}_se"])
+            lo, hi = ((float(r["ipw_ci_low"]), float(r["ipw_ci_high"])) if method == "ipw"
+                      else (est - 1.959964 * se, est + 1.959964 * se))
+            known = float(EFFECTS[outcome].get(g, 0.0))
+            rows.append({"outcome": outcome, "indicator": ind, "label": str(r["label"]),
+                         "group": g, "estimate": est, "se": se, "ci_low": lo, "ci_high": hi,
+                         "known": known, "covered": bool(lo <= known <= hi), "n": int(r["n"])})
     return pd.DataFrame(rows)

@@ -16,13 +16,13 @@ __all__ = ["COMMANDS", "NEEDS", "STAGES", "StageResult", "records", "require"]
 
 #: Every stage of a project, in order.
 STAGES = ("frame", "design", "select_eas", "listing", "select_households", "import",
-          "weight", "analyze", "report", "export")
+          "weight", "analyze", "report", "export", "public_use")
 
 #: The stage each stage needs to have run first.
 NEEDS: Mapping[str, str] = {
     "design": "frame", "select_eas": "design", "listing": "select_eas",
     "select_households": "listing", "import": "select_households", "weight": "import",
-    "analyze": "weight", "report": "analyze", "export": "weight",
+    "analyze": "weight", "report": "analyze", "export": "weight", "public_use": "weight",
 }
 
 #: The command that runs each stage.
@@ -31,6 +31,7 @@ COMMANDS: Mapping[str, str] = {
     "listing": "survey listing import", "select_households": "survey select households",
     "import": "survey import", "weight": "survey weight", "analyze": "survey analyze",
     "report": "survey report", "export": "survey export",
+    "public_use": "survey export --public-use",
 }
 
 
