@@ -13,9 +13,10 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .form import Field, Form
-from .raw import as_object, split_key
+from .raw import arrow_strings, as_object, split_key
 from .xpath import Context, Unevaluable, Value, evaluate
 from .xpath import _str_to_num as _to_num
 
@@ -47,6 +48,7 @@ class Scope:
             self._names.setdefault(f.name, f)
         self._evals: dict[tuple, Value] = {}
         self._num: dict[tuple[str, str], np.ndarray] = {}
+        self._arrow: dict[tuple[str, str], pa.Array] = {}
 
     def n(self, table: str) -> int:
         return len(self.tables[table])
@@ -58,6 +60,7 @@ class Scope:
         )
         self._cache[(table, column)] = values
         self._num.pop((table, column), None)
+        self._arrow.pop((table, column), None)
         self._evals.clear()
 
     def raw(self, table: str, column: str) -> np.ndarray:
@@ -69,6 +72,18 @@ class Scope:
             else:
                 self._cache[key] = np.full(len(frame), "", dtype=object)
         return self._cache[key]
+
+    def raw_arrow(self, table: str, column: str) -> pa.Array:
+        """``raw`` as a null-free arrow string array (``""`` for empty), without objects."""
+        key = (table, column)
+        if key not in self._arrow:
+            frame = self.tables[table]
+            if column in frame.columns:
+                arr = arrow_strings(frame[column]).fill_null("")
+            else:
+                arr = pa.array([""] * len(frame), type=pa.string())
+            self._arrow[key] = arr
+        return self._arrow[key]
 
     def parent_pos(self, table: str) -> np.ndarray:
         """Row position of each row's parent in the parent table (-1 if none)."""
@@ -130,12 +145,31 @@ class Scope:
             return np.where(pos >= 0, vals[np.maximum(pos, 0)], "")
         raise KeyError(name)
 
+    def locate(self, table: str, name: str) -> Field:
+        """The field ``name`` refers to, if ``column(table, name)`` can read it."""
+        f = self.field(name)
+        if f.table != table and f.table not in self.form.ancestors(table):
+            raise KeyError(name)
+        return f
+
+    def arrow(self, table: str, name: str) -> pa.Array:
+        """``column`` as a null-free arrow string array."""
+        f = self.locate(table, name)
+        vals = self.raw_arrow(f.table, f.column)
+        if f.table == table:
+            return vals
+        pos = self.ancestor_pos(table, f.table)
+        if len(vals) == 0:
+            return pa.array([""] * len(pos), type=pa.string())
+        idx = pa.array(np.maximum(pos, 0), mask=pos < 0)
+        return vals.take(idx).fill_null("")
+
     def numeric(self, table: str, name: str) -> np.ndarray:
         """``column`` as numbers, converted once per column."""
         f = self.field(name)
         key = (f.table, f.column)
         if key not in self._num:
-            self._num[key] = _to_num(self.raw(f.table, f.column))
+            self._num[key] = _to_num(self.raw_arrow(f.table, f.column))
         if f.table == table:
             return self._num[key]
         pos = self.ancestor_pos(table, f.table)
@@ -161,6 +195,8 @@ class Scope:
             position=self.position(table) if self.form.tables[table].parent else None,
             today=self.today,
             numeric=lambda name: self.numeric(table, name),
+            arrow=lambda name: self.arrow(table, name),
+            locate=lambda name: self.locate(table, name),
         )
 
     def evaluate(self, table: str, expr: str, self_name: str | None = None) -> Value:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import date
 
 import elementpath
@@ -189,26 +188,84 @@ def check_syntax(expr: str) -> str | None:
 # ---------------------------------------------------------------- values
 
 
-@dataclass(frozen=True)
-class Value:
-    """A column of XPath values: ``kind`` is str, num, bool or date (days since 1970)."""
+_UNSET = object()
 
-    kind: str
-    data: np.ndarray
-    numeric: Callable[[], np.ndarray] | None = None  # cached conversion for field columns
+
+class Value:
+    """A column of XPath values: ``kind`` is str, num, bool or date (days since 1970).
+
+    ``data`` may be computed on first use (``load``), so that a field read only as a
+    number never becomes an object array; ``numeric`` and ``arrow`` give cached number
+    and arrow-string (``""`` for empty) views of a field column; ``scalar`` marks a
+    constant (every row holds it), which comparisons use without a full column.
+    """
+
+    __slots__ = ("kind", "_data", "_load", "numeric", "arrow", "scalar", "_n")
+
+    def __init__(
+        self,
+        kind: str,
+        data: np.ndarray | None = None,
+        numeric: Callable[[], np.ndarray] | None = None,
+        *,
+        load: Callable[[], np.ndarray] | None = None,
+        arrow: Callable[[], pa.Array] | None = None,
+        scalar=_UNSET,
+        n: int | None = None,
+    ) -> None:
+        self.kind = kind
+        self._data = data
+        self._load = load
+        self.numeric = numeric  # cached conversion for field columns
+        self.arrow = arrow
+        self.scalar = scalar
+        self._n = n
+
+    @classmethod
+    def constant(cls, kind: str, value, n: int) -> Value:
+        dtype = {"str": object, "num": float, "bool": bool, "date": float}[kind]
+        return cls(kind, load=lambda: np.full(n, value, dtype=dtype), scalar=value, n=n)
+
+    @property
+    def is_const(self) -> bool:
+        return self.scalar is not _UNSET
+
+    @property
+    def data(self) -> np.ndarray:
+        if self._data is None:
+            self._data = self._load()
+            self._load = None
+        return self._data
+
+    def __len__(self) -> int:
+        return self._n if self._data is None and self._n is not None else len(self.data)
+
+    def _one(self) -> Value:
+        dtype = {"str": object, "num": float, "bool": bool, "date": float}[self.kind]
+        return Value(self.kind, np.array([self.scalar], dtype=dtype))
 
     def num(self) -> np.ndarray:
         if self.kind in ("num", "date"):
             return self.data
+        if self.is_const:
+            return np.full(self._n, self._one().num()[0], dtype=float)
         if self.kind == "bool":
             return self.data.astype(float)
         if self.numeric is not None:
             return self.numeric()
         return _str_to_num(self.data)
 
+    def num_or_scalar(self):
+        """``num()``, or the plain number when every row holds the same one."""
+        if self.is_const:
+            return self._one().num()[0]
+        return self.num()
+
     def str(self) -> np.ndarray:
         if self.kind == "str":
             return self.data
+        if self.is_const:
+            return np.full(self._n, self._one().str()[0], dtype=object)
         if self.kind == "bool":
             return np.where(self.data, "true", "false").astype(object)
         if self.kind == "date":
@@ -219,24 +276,98 @@ class Value:
             return out
         return _num_to_str(self.data)
 
+    def str_scalar(self):
+        """The string every row holds, for a constant (else None)."""
+        return self._one().str()[0] if self.is_const else None
+
     def bool(self) -> np.ndarray:
         if self.kind == "bool":
             return self.data
+        if self.is_const:
+            return np.full(self._n, self._one().bool()[0], dtype=bool)
         if self.kind in ("num", "date"):
             return ~np.isnan(self.data) & (self.data != 0)
+        if self.arrow is not None:
+            return pc.not_equal(self.arrow(), "").to_numpy(zero_copy_only=False)
         return self.data != ""
+
+    def arrow_str(self) -> pa.Array | None:
+        """The column as a null-free arrow string array, when one is at hand."""
+        if self.kind == "str" and self.arrow is not None:
+            return self.arrow()
+        return None
 
 
 def _str_len(a: np.ndarray) -> np.ndarray:
     return np.fromiter((len(x) for x in a), dtype=np.int64, count=len(a))
 
 
-def _str_to_num(a: np.ndarray) -> np.ndarray:
+_PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"
+_PLAIN_DATE = r"^(1[7-9]|2[01])\d\d-\d\d-\d\d$"  # years 1700-2199, no time
+
+
+def _str_to_num(a) -> np.ndarray:
+    """Strings (an object array, or an arrow array with ``""`` for empty) to numbers.
+
+    Plain decimal numbers and plain ``YYYY-MM-DD`` dates are converted by arrow over
+    the whole column; anything else (spaces, ``inf``, date-times) goes through
+    :func:`_str_to_num_rowwise`, which gives the same numbers for the plain cases.
+    """
+    if not isinstance(a, (pa.Array, pa.ChunkedArray)):
+        if len(a) == 0:
+            return np.zeros(0, dtype=float)
+        try:
+            arr = pa.array(a, type=pa.string())
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return _str_to_num_rowwise(a)
+    else:
+        arr = a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+    n = len(arr)
+    out = np.full(n, np.nan)
+    if n == 0:
+        return out
+    plain = pc.match_substring_regex(arr, pattern=_PLAIN_NUMBER)
+    plain_np = plain.to_numpy(zero_copy_only=False)
+    try:
+        if plain_np.all():
+            return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        if plain_np.any():
+            out[plain_np] = pc.cast(arr.filter(plain), pa.float64()).to_numpy(
+                zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return _str_to_num_rowwise(_objects(arr))
+    rest = ~plain_np & pc.not_equal(arr, "").to_numpy(zero_copy_only=False)
+    if rest.any():
+        where = np.flatnonzero(rest)
+        others = arr.take(pa.array(where))
+        is_date = pc.match_substring_regex(others, pattern=_PLAIN_DATE).to_numpy(
+            zero_copy_only=False)
+        if is_date.any():
+            text = others.filter(pa.array(is_date))
+            ts = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
+            # strptime rolls 2024-02-30 over; pandas (the row-wise path) rejects it
+            real = pc.equal(pc.strftime(ts, format="%Y-%m-%d"), text).fill_null(False)
+            secs = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False)
+            days = np.asarray(secs, dtype=float) / 86400.0
+            out[where[is_date]] = np.where(real.to_numpy(zero_copy_only=False), days, np.nan)
+        if (~is_date).any():
+            slow = _objects(others.filter(pa.array(~is_date)))
+            # the row-wise rule: float() when every value is a number, else to_numeric
+            out[where[~is_date]] = _str_to_num_rowwise(slow, mixed=bool(is_date.any()))
+    return out
+
+
+def _objects(arr: pa.Array) -> np.ndarray:
+    return np.asarray(arr.fill_null("").to_numpy(zero_copy_only=False), dtype=object)
+
+
+def _str_to_num_rowwise(a: np.ndarray, mixed: bool = False) -> np.ndarray:
     empty = a == ""
-    try:  # fast path: every non-empty value is a plain number
-        return np.where(empty, "nan", a).astype(float)
-    except (ValueError, TypeError):
-        pass
+    if not mixed:
+        try:  # fast path: every non-empty value is a plain number
+            return np.where(empty, "nan", a).astype(float)
+        except (ValueError, TypeError):
+            pass
     s = pd.Series(a, dtype=object)
     out = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan, copy=True)
     # ODK converts dates to days since the epoch when a number is needed
@@ -261,8 +392,7 @@ def _num_to_str(a: np.ndarray) -> np.ndarray:
 
 
 def _const(kind: str, value, n: int) -> Value:
-    dtype = {"str": object, "num": float, "bool": bool, "date": float}[kind]
-    return Value(kind, np.full(n, value, dtype=dtype))
+    return Value.constant(kind, value, n)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -298,9 +428,13 @@ class Context:
         position: np.ndarray | None = None,
         today: date | None = None,
         numeric: Callable[[str], np.ndarray] | None = None,
+        arrow: Callable[[str], pa.Array] | None = None,
+        locate: Callable[[str], object] | None = None,
     ) -> None:
         self.n = n
         self._numeric = numeric
+        self._arrow = arrow
+        self._locate = locate
         self.column = column
         self.children = children
         self.self_name = self_name
@@ -312,6 +446,15 @@ class Context:
         if self._numeric is None:
             return None
         return lambda: self._numeric(name)
+
+    def ref(self, name: str) -> Value:
+        """A field's column as a string Value (loaded when first needed, if it can be)."""
+        if self._locate is None:
+            return Value("str", self.column(name), self.numeric(name))
+        self._locate(name)  # the errors a direct read would raise, raised now
+        arrow = None if self._arrow is None else (lambda: self._arrow(name))
+        return Value("str", None, self.numeric(name), load=lambda: self.column(name),
+                     arrow=arrow, n=self.n)
 
 
 def evaluate(expr: str, ctx: Context) -> Value:
@@ -365,11 +508,13 @@ def _eval(node: tuple, ctx: Context) -> Value:
     if tag == "num":
         return _const("num", node[1], ctx.n)
     if tag == "ref":
-        return Value("str", ctx.column(node[1]), ctx.numeric(node[1]))
+        return ctx.ref(node[1])
     if tag == "self":
         if ctx.self_name is None:
             raise Unevaluable("'.' used outside a question")
-        return Value("str", ctx.column(ctx.self_name), ctx.numeric(ctx.self_name))
+        return ctx.ref(ctx.self_name)
+    if ctx.n > 1 and tag in ("op", "call", "neg") and _constant(node):
+        return _fold(node, ctx)
     if tag == "parent":
         raise _Unsupported("'..' outside position(..)")
     if tag == "neg":
@@ -381,6 +526,63 @@ def _eval(node: tuple, ctx: Context) -> Value:
     raise AssertionError(tag)  # internal: the parser makes no other node
 
 
+_NOT_CONSTANT = {"position", "count", "sum", "random", "uuid", "randomize", "instance",
+                 "pulldata", "indexed-repeat", "digest"}
+
+
+def _constant(node: tuple) -> bool:
+    """True when a subtree holds no field, row or repeat reference (same on every row)."""
+    tag = node[0]
+    if tag in ("str", "num"):
+        return True
+    if tag == "neg":
+        return _constant(node[1])
+    if tag == "op":
+        return _constant(node[2]) and _constant(node[3])
+    if tag == "call":
+        return node[1] not in _NOT_CONSTANT and all(_constant(a) for a in node[2])
+    return False
+
+
+def _no_column(name: str) -> np.ndarray:
+    raise KeyError(name)
+
+
+def _fold(node: tuple, ctx: Context) -> Value:
+    """A constant subtree evaluated once (on one row) and spread over every row."""
+    one = _eval(node, Context(1, _no_column, today=ctx.today))
+    return Value.constant(one.kind, one.data[0], ctx.n)
+
+
+def _one_const(a: Value, b: Value) -> bool:
+    return a.is_const != b.is_const
+
+
+def _str_equal(a: Value, b: Value) -> np.ndarray:
+    """``a.str() == b.str()``, by arrow or against one string where possible."""
+    aa, bb = a.arrow_str(), b.arrow_str()
+    if aa is not None and b.is_const:
+        return pc.equal(aa, b.str_scalar()).to_numpy(zero_copy_only=False)
+    if bb is not None and a.is_const:
+        return pc.equal(bb, a.str_scalar()).to_numpy(zero_copy_only=False)
+    if aa is not None and bb is not None:
+        return pc.equal(aa, bb).to_numpy(zero_copy_only=False)
+    if _one_const(a, b):
+        col, s = (a.str(), b.str_scalar()) if b.is_const else (b.str(), a.str_scalar())
+        return np.asarray(col == s, dtype=bool)
+    return a.str() == b.str()
+
+
+def _nums(a: Value, b: Value):
+    """Both sides as numbers; a constant side as one plain number."""
+    if _one_const(a, b):
+        return a.num_or_scalar(), b.num_or_scalar()
+    return a.num(), b.num()
+
+
+_COMPARE = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal}
+
+
 def _binary(op: str, a: Value, b: Value) -> Value:
     if op == "or":
         return Value("bool", a.bool() | b.bool())
@@ -390,29 +592,29 @@ def _binary(op: str, a: Value, b: Value) -> Value:
         if "bool" in (a.kind, b.kind):
             eq = a.bool() == b.bool()
         elif {"num", "date"} & {a.kind, b.kind}:
-            x, y = a.num(), b.num()
-            eq = x == y
+            x, y = _nums(a, b)
+            eq = np.asarray(x == y, dtype=bool)
             if op == "!=":  # NaN != anything is true in XPath only when both are numbers
                 return Value("bool", ~eq)
         else:
-            eq = a.str() == b.str()
+            eq = _str_equal(a, b)
         return Value("bool", eq if op == "=" else ~eq)
-    if op in ("<", "<=", ">", ">="):
-        x, y = a.num(), b.num()
+    if op in _COMPARE:
+        x, y = _nums(a, b)
         with np.errstate(invalid="ignore"):
-            res = {"<": x < y, "<=": x <= y, ">": x > y, ">=": x >= y}[op]
-        return Value("bool", res)
-    x, y = a.num(), b.num()
+            res = _COMPARE[op](x, y)
+        return Value("bool", np.asarray(res, dtype=bool))
+    x, y = _nums(a, b)
     with np.errstate(all="ignore"):
         if op == "+":
-            return Value("num", x + y)
+            return Value("num", np.asarray(x + y, dtype=float))
         if op == "-":
-            return Value("num", x - y)
+            return Value("num", np.asarray(x - y, dtype=float))
         if op == "*":
-            return Value("num", x * y)
+            return Value("num", np.asarray(x * y, dtype=float))
         if op == "div":
-            return Value("num", x / y)
-        return Value("num", np.fmod(x, y))
+            return Value("num", np.asarray(x / y, dtype=float))
+        return Value("num", np.asarray(np.fmod(x, y), dtype=float))
 
 
 def _split_counts(s: np.ndarray) -> np.ndarray:
@@ -420,7 +622,7 @@ def _split_counts(s: np.ndarray) -> np.ndarray:
 
 
 def _days(v: Value) -> np.ndarray:
-    return v.num() if v.kind != "str" else _str_to_num(v.data)
+    return v.num()  # a field's cached numbers are _str_to_num of its strings
 
 
 def _format_date(days: np.ndarray, fmt: str) -> np.ndarray:
@@ -503,28 +705,49 @@ def _by_elementpath(fname: str, vals: list[Value], n: int) -> Value:
     return Value("str", np.array([str(x) for x in out], dtype=object))
 
 
-def _tokens(a: np.ndarray):
+def _tokens(a) -> pa.Array:
     """Space-separated answers as an arrow list array (one list per row)."""
-    return pc.utf8_split_whitespace(pa.array(a, type=pa.string()))
+    if isinstance(a, Value):
+        arr = a.arrow_str()
+        a = a.str() if arr is None else arr
+    if not isinstance(a, pa.Array):
+        a = pa.array(a, type=pa.string())
+    return pc.utf8_split_whitespace(a)
 
 
 def _selected(v, ctx):
-    s, choice = v[0].str(), v[1].str()
-    if len(choice) and (choice == choice[0]).all():  # the usual case: one literal choice
-        tokens = _tokens(s)
+    n = len(v[0])
+    if v[1].is_const and n:
+        choice = v[1].str_scalar()
+    else:
+        choices = v[1].str()
+        choice = choices[0] if len(choices) and (choices == choices[0]).all() else None
+    if choice is not None:  # the usual case: one literal choice
+        tokens = _tokens(v[0])
         flat = pc.list_flatten(tokens)
         rows = pc.list_parent_indices(tokens).to_numpy()
-        hit = pc.equal(flat, choice[0]).to_numpy(zero_copy_only=False)
-        return Value("bool", np.bincount(rows[hit], minlength=len(s)) > 0)
+        hit = pc.equal(flat, choice).to_numpy(zero_copy_only=False)
+        return Value("bool", np.bincount(rows[hit], minlength=n) > 0)
+    s, choice = v[0].str(), v[1].str()
     return Value("bool", np.fromiter((c in x.split() for x, c in zip(s, choice)), bool, len(s)))
 
 
 def _count_selected(v, ctx):
-    n = pc.list_value_length(_tokens(v[0].str()))
+    n = pc.list_value_length(_tokens(v[0]))
     return Value("num", n.to_numpy(zero_copy_only=False).astype(float))
 
 
 def _regex(v, ctx):
+    if v[1].is_const and len(v[0]):  # one pattern: the whole column at once
+        pat = v[1].str_scalar()
+        arr = v[0].arrow_str()
+        try:
+            if arr is None:
+                arr = pa.array(v[0].str(), type=pa.string())
+            hit = pc.match_substring_regex(arr, pattern=pat)
+            return Value("bool", hit.to_numpy(zero_copy_only=False))
+        except pa.ArrowInvalid:
+            pass
     s, pats = v[0].str(), v[1].str()
     out = np.zeros(len(s), dtype=bool)
     for pat in set(pats):  # one pattern per distinct regex, whole column each
