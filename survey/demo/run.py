@@ -54,7 +54,8 @@ def _open_or_make(directory: Path) -> Project:
 
 
 def run_demo(directory: str | Path, *, n_eas: int = 20_000, households: int = 3_000_000,
-             sample_eas: int | None = None, step: Step | None = None) -> DemoResult:
+             sample_eas: int | None = None, seed: int | None = None,
+             step: Step | None = None) -> DemoResult:
     """Run the whole survey on the demo country in ``directory``.
 
     Parameters
@@ -65,6 +66,8 @@ def run_demo(directory: str | Path, *, n_eas: int = 20_000, households: int = 3_
         Size of the demo country (EAs in the frame, census households).
     sample_eas
         EAs to select (default ``[allocation] n_eas`` of the new project, 100).
+    seed
+        Seed of the demo country and its fieldwork (default ``[seeds] demo``).
     step
         ``step(description)`` returns a context manager wrapped around each stage
         (the CLI's progress display).
@@ -92,6 +95,8 @@ def run_demo(directory: str | Path, *, n_eas: int = 20_000, households: int = 3_
     if sample_eas is not None:
         old = f"n_eas = {project.config.allocation.n_eas}"
         text = text.replace(old, f"n_eas = {int(sample_eas)}", 1)
+    if seed is not None:
+        text = text.replace(f"demo = {project.config.seeds.demo}", f"demo = {int(seed)}", 1)
     # the impact table by urban/rural only: every domain of the default doubles the time
     text = text.replace('[domains]\nby = ["urban", "head_female", "region"]',
                         '[domains]\nby = ["urban"]   # the demo; a survey: ["urban", "head_female", '
