@@ -89,6 +89,11 @@ def split_key(keys: pd.Series) -> pd.Series:
     return pd.Series(pd.array(n, dtype="Float64"), index=keys.index).astype("Int64")
 
 
+def missing_strings(n: int) -> pd.api.extensions.ExtensionArray:
+    """``n`` missing values as a pandas ``string`` array (``pd.array([pd.NA] * n)``)."""
+    return string_array(pa.nulls(n, pa.large_string()))
+
+
 def arrow_strings(s: pd.Series) -> pa.Array:
     """A string column as one contiguous arrow array (no copy when arrow-backed)."""
     arr = pa.array(s.astype("string").array)
@@ -100,17 +105,27 @@ def arrow_strings(s: pd.Series) -> pa.Array:
 def split_parts(s: pd.Series, k: int) -> list[pd.Series]:
     """The first ``k`` whitespace-separated parts of each string (missing when absent)."""
     tokens = pc.utf8_split_whitespace(arrow_strings(s))
-    flat = pc.list_flatten(tokens).to_numpy(zero_copy_only=False)
+    flat = pc.list_flatten(tokens)
     rows = pc.list_parent_indices(tokens).to_numpy()
     offsets = tokens.offsets.to_numpy()
     at = np.arange(len(flat)) - offsets[rows] if len(flat) else np.zeros(0, dtype=np.int64)
+    flat = pc.list_flatten(tokens)
     out = []
     for i in range(k):
-        col = np.full(len(s), None, dtype=object)
+        idx = np.full(len(s), -1, dtype=np.int64)
         m = at == i
-        col[rows[m]] = flat[m]
-        out.append(pd.Series(pd.array(col, dtype="string"), index=s.index))
+        idx[rows[m]] = np.flatnonzero(m)
+        col = flat.take(pa.array(idx, mask=idx < 0)) if len(flat) else \
+            pa.nulls(len(s), pa.string())
+        out.append(pd.Series(string_array(col), index=s.index))
     return out
+
+
+def string_array(arr: pa.Array | pa.ChunkedArray) -> pd.api.extensions.ExtensionArray:
+    """An arrow string array as a pandas ``string`` array, without a copy of the text."""
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    return pd.array(arr, dtype="string")
 
 
 def join_geopoint(parts: list[pd.Series]) -> pd.Series:

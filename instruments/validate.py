@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from .form import Field, Form
 from .problems import concat_problems, problem_frame
-from .raw import GEO_PARTS, arrow_strings, split_parts
+from .raw import GEO_PARTS, arrow_strings, missing_strings, split_parts
 from .scope import Scope
 from .xpath import Unevaluable
 
@@ -73,7 +73,7 @@ def type_tables(
 
 
 def _missing(n: int) -> pd.Series:
-    return pd.Series(pd.array([pd.NA] * n, dtype="string"))
+    return pd.Series(missing_strings(n))
 
 
 def _keys(form: Form, scope: Scope, name: str, frame: pd.DataFrame) -> dict[str, object]:
@@ -117,13 +117,19 @@ def _type_column(f: Field, raw: pd.Series) -> tuple[dict, np.ndarray | None, str
     code = _CODES.get(f.type)
     col = f.column
     if f.type in ("integer", "decimal"):
-        num = _to_float(s)
-        ok = num.notna().to_numpy(copy=True)
+        v = _floats(s)
+        ok = ~np.isnan(v)
         if f.type == "integer":
-            ok &= (num.fillna(0) % 1 == 0).to_numpy(dtype=bool)
-            typed = num.where(pd.array(ok)).round().astype("Int64")
+            with np.errstate(invalid="ignore"):
+                ok &= np.where(ok, v, 0) % 1 == 0
+            whole = np.where(ok, np.round(v), 0.0)
+            if len(whole) and np.abs(whole).max() >= 2.0**63:  # beyond int64: pandas decides
+                num = pd.Series(pd.array(v, dtype="Float64"))
+                typed = num.where(pd.array(ok)).round().astype("Int64")
+            else:
+                typed = pd.arrays.IntegerArray(whole.astype(np.int64), ~ok)
         else:
-            typed = num
+            typed = pd.array(v, dtype="Float64")
         return {col: typed}, answered & ~ok, code
     if f.type == "date":
         d = pd.to_datetime(s.str.slice(0, 10), format="%Y-%m-%d", errors="coerce")
@@ -135,12 +141,12 @@ def _type_column(f: Field, raw: pd.Series) -> tuple[dict, np.ndarray | None, str
         ok = s.str.match(_TIME).fillna(False).to_numpy(dtype=bool)
         return {col: s.where(pd.array(ok))}, answered & ~ok, code
     if f.type == "geopoint":
-        nums = [_to_float(p) for p in split_parts(s, 4)]
+        nums = [_floats(p) for p in split_parts(s, 4)]
         lat, lon = nums[0], nums[1]
-        ok = (lat.abs() <= 90).fillna(False) & (lon.abs() <= 180).fillna(False)
-        ok = ok.to_numpy(dtype=bool)
-        keep = pd.array(ok)
-        out = {f"{col}__{p}": v.where(keep) for p, v in zip(GEO_PARTS, nums)}
+        with np.errstate(invalid="ignore"):
+            ok = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)
+        out = {f"{col}__{p}": pd.array(np.where(ok, v, np.nan), dtype="Float64")
+               for p, v in zip(GEO_PARTS, nums)}
         return out, answered & ~ok, code
     if f.type == "select_one" and f.choices is not None and not f.choices.external:
         names = list(f.choices.names)
@@ -224,12 +230,12 @@ def _repeat_counts(form: Form, scope: Scope, parent: str) -> list:
     return out
 
 
-def _to_float(s: pd.Series) -> pd.Series:
-    """Strings to Float64 (missing where not a number), by arrow's cast when it can."""
+def _floats(s: pd.Series) -> np.ndarray:
+    """Strings to float64 (NaN where missing or not a number), by arrow's cast when it can."""
     arr = arrow_strings(s)
     try:
         out = pc.cast(pc.utf8_trim_whitespace(arr), pa.float64())
-        return pd.Series(pd.array(out.to_numpy(zero_copy_only=False), dtype="Float64"),
-                         index=s.index).where(s.notna(), pd.NA)
+        return np.asarray(out.to_numpy(zero_copy_only=False), dtype=float)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pd.to_numeric(s, errors="coerce").astype("Float64")
+        num = pd.to_numeric(s, errors="coerce").astype("Float64")
+        return num.to_numpy(dtype=float, na_value=np.nan)

@@ -326,6 +326,13 @@ def _str_to_num(a) -> np.ndarray:
     out = np.full(n, np.nan)
     if n == 0:
         return out
+    filled = pc.not_equal(arr, "")
+    try:  # every answer a number arrow reads (which float() reads alike): done
+        out[filled.to_numpy(zero_copy_only=False)] = pc.cast(
+            arr.filter(filled), pa.float64()).to_numpy(zero_copy_only=False)
+        return out
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     plain = pc.match_substring_regex(arr, pattern=_PLAIN_NUMBER)
     plain_np = plain.to_numpy(zero_copy_only=False)
     try:

@@ -13,7 +13,7 @@ import pandas as pd
 from survey.errors import InstrumentError
 
 from ..form import Field, Form
-from ..raw import GEO_PARTS, META, join_geopoint, raw_columns
+from ..raw import GEO_PARTS, META, join_geopoint, missing_strings, raw_columns
 
 __all__ = ["assemble", "open_zip", "read_csv_text", "relative_path"]
 
@@ -104,7 +104,7 @@ def assemble(
                         out[f.column] = _join_multi(frame, present)
                         hit = stem
                     break
-    blank = pd.Series(pd.array([pd.NA] * n, dtype="string"), index=frame.index)
+    blank = pd.Series(missing_strings(n), index=frame.index)
     raw = pd.DataFrame({c: out[c] if c in out else blank for c in raw_columns(form, table)},
                        index=frame.index)
     raw = raw.astype("string").reset_index(drop=True)
