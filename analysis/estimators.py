@@ -8,7 +8,10 @@ domain standard errors count every PSU of every stratum.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -35,6 +38,8 @@ __all__ = ["mean", "proportion", "ratio", "total"]
 Deff = bool | Literal["replace"]
 NA = Literal["available", "complete"]
 _CHUNK = 10  # variables per pass: bounds memory at cells x _CHUNK floats
+_PARALLEL_ROWS = 200_000  # below this, threads cost more than they save
+_POOL = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) if (os.cpu_count() or 1) > 1 else None
 
 
 def _by_sum(code: np.ndarray, inside: np.ndarray, x: np.ndarray, D: int) -> np.ndarray:
@@ -64,6 +69,33 @@ def _domain_degf(design: Design, idx: CellIndex, nonzero: np.ndarray) -> np.ndar
         return seen.reshape(D, size).sum(axis=1)
 
     return (distinct(u, st.n_unit_total) - distinct(st.unit_group[u], st.n_groups)).astype(float)
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Cell sums being filled for one chunk of variables (one column per variable)."""
+
+    A: np.ndarray  # sum w y
+    B: np.ndarray | None  # sum w x (ratios)
+    Q: np.ndarray | None  # sum w (y - c)^2 (design effects)
+    c: np.ndarray  # the shift c per variable
+    miss: dict[int, np.ndarray]  # rows with a value, for variables with missing values
+
+
+def _scatter(idx: CellIndex, chunk: _Chunk, jj: int, y: np.ndarray, x: np.ndarray | None) -> None:
+    """Fill column ``jj`` of the chunk's cell sums from one variable (and denominator)."""
+    miss = np.isnan(y) if x is None else np.isnan(y) | np.isnan(x)
+    if miss.any():
+        chunk.miss[jj] = ~miss
+        y = np.where(miss, 0.0, y)
+        x = np.where(miss, 0.0, x) if x is not None else None
+    chunk.A[:, jj] = idx.wsum_column(y)
+    if x is not None:
+        chunk.B[:, jj] = idx.wsum_column(x)
+    if chunk.Q is not None:
+        ok = ~miss
+        chunk.c[jj] = y[ok].mean() if ok.any() else 0.0
+        chunk.Q[:, jj] = idx.wsum_column(np.where(miss, 0.0, (y - chunk.c[jj]) ** 2))
 
 
 def _columns(design: Design, names: Sequence[str], statistic: str, lo: int, hi: int,
@@ -121,22 +153,17 @@ def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, do
         B = np.empty((C, m)) if dens is not None else None
         Q = np.empty((C, m)) if deff else None
         c = np.zeros(m)
-        miss_cols: dict[int, np.ndarray] = {}
-        for jj, j in enumerate(range(lo, hi)):
-            y = column(j)
-            x = column(j, True) if dens is not None else None
-            miss = np.isnan(y) if x is None else np.isnan(y) | np.isnan(x)
-            if miss.any():
-                miss_cols[jj] = ~miss
-                y = np.where(miss, 0.0, y)
-                x = np.where(miss, 0.0, x) if x is not None else None
-            A[:, jj] = idx.wsum_column(y)
-            if x is not None:
-                B[:, jj] = idx.wsum_column(x)
-            if deff:
-                ok = ~miss
-                c[jj] = y[ok].mean() if ok.any() else 0.0
-                Q[:, jj] = idx.wsum_column(np.where(miss, 0.0, (y - c[jj]) ** 2))
+        chunk = _Chunk(A=A, B=B, Q=Q, c=c, miss={})
+        # columns are read on the caller's thread (pandas), scattered on a small pool:
+        # the sparse scatter and numpy's ufuncs release the GIL
+        work = [(idx, chunk, jj, column(j), column(j, True) if dens is not None else None)
+                for jj, j in enumerate(range(lo, hi))]
+        if _POOL is not None and design.n >= _PARALLEL_ROWS and len(work) > 1:
+            list(_POOL.map(lambda a: _scatter(*a), work))
+        else:
+            for a in work:
+                _scatter(*a)
+        miss_cols = chunk.miss
         has = np.zeros(m, dtype=bool)
         has[list(miss_cols)] = True
         # weight sums and counts: shared by the variables without missing values

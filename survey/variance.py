@@ -81,9 +81,12 @@ class CellIndex:
         return np.asarray(self.rows_w @ values)
 
     def wsum_column(self, y: np.ndarray) -> np.ndarray:
-        """``sum w y`` within cells for one column: a sequential scatter (bincount)."""
-        C = len(self.cell_domain)
-        return np.bincount(self.row_cell, weights=self.w * y, minlength=C + 1)[:C]
+        """``sum w y`` within cells for one column: a scatter that reads ``y`` in row
+        order and releases the GIL, so columns can run on several threads."""
+        csc = self._agg.get("rows_w_csc")
+        if csc is None:
+            csc = self._agg["rows_w_csc"] = self.rows_w.tocsc()
+        return csc @ y
 
     def by_domain(self, cell_values: np.ndarray) -> np.ndarray:
         """Sums of cell values (C, m) within domains, (D, m)."""

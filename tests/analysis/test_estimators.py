@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -180,3 +182,20 @@ def test_rows_with_missing_by_value_are_in_no_domain() -> None:
         assert by.loc[level, "estimate"] == pytest.approx(one["estimate"], rel=1e-12)
         assert by.loc[level, "se"] == pytest.approx(one["se"], rel=1e-12)
     assert by["n"].sum() == s2["g"].notna().sum()
+
+
+def test_threaded_scatter_equals_sequential(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Large designs scatter columns on a thread pool; the numbers must not change."""
+    import analysis.estimators as est
+
+    c2 = load_api("apiclus2")
+    d = Design(c2, psu=["dnum", "snum"], fpc=["fpc1", "fpc2"])
+    names = ["api00", "enroll", "api99", "meals", "ell"]
+    seq = analysis.mean(d, names, by="stype", deff=True).to_frame()
+    monkeypatch.setattr(est, "_PARALLEL_ROWS", 0)
+    assert est._POOL is not None or (os.cpu_count() or 1) == 1
+    par = analysis.mean(d, names, by="stype", deff=True).to_frame()
+    pd.testing.assert_frame_equal(seq, par)
+    r1 = analysis.ratio(d, "api00", "api99", deff=True).to_frame()
+    monkeypatch.setattr(est, "_PARALLEL_ROWS", 10**9)
+    pd.testing.assert_frame_equal(r1, analysis.ratio(d, "api00", "api99", deff=True).to_frame())
