@@ -21,10 +21,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.arrays import ArrowStringArray
 
 from .form import Form
 from .problems import problem_frame
-from .raw import arrow_strings
+from .raw import arrow_strings, string_array
 
 __all__ = ["Cleaned", "clean_tables"]
 
@@ -59,6 +60,7 @@ def clean_tables(
     kept, quarantine, problems, counts = {}, {}, [], {}
     status_by_key: dict[str, pd.Series] = {}  # table -> key -> best status of that key
     code_by_key: dict[str, pd.Series] = {}
+    keys_by_table: dict[str, pa.Array] = {}  # table -> the keys of status_by_key, in order
     for name in _order(form):
         df = tables[name].reset_index(drop=True)
         n = len(df)
@@ -78,7 +80,7 @@ def clean_tables(
         if parent is not None:
             pstat = status_by_key[parent]
             pk = df["parent_key"].astype("string")
-            at = pd.Index(pstat.index).get_indexer(pk)
+            at = _lookup(arrow_strings(pk), keys_by_table[parent])
             known = at >= 0
             mark(~known, QUAR, "E301")
             p = np.where(known, pstat.to_numpy()[np.maximum(at, 0)], -1) if len(pstat) else \
@@ -90,7 +92,7 @@ def clean_tables(
             for c in ("D401", "D402"):
                 mark(superseded & (pc_ == c), DUP, c)
         # one factorisation of the keys serves every per-key question below
-        codes, uniques = pd.factorize(key, use_na_sentinel=True)
+        codes, uniques = _factorize(key)
         m = len(uniques)
         # exact copies share their key: compare whole rows only where a key repeats
         repeated = (np.bincount(codes[codes >= 0], minlength=m)[codes] > 1) & has_key
@@ -118,19 +120,61 @@ def clean_tables(
         ok = np.flatnonzero(has_key & (codes >= 0))
         best = ok[np.lexsort((rank[ok], codes[ok]))]          # by key, then rank
         first = best[np.r_[True, codes[best][1:] != codes[best][:-1]]] if len(best) else best
-        index = pd.Index(np.asarray(uniques, dtype=object)[codes[first]], dtype="string")
+        first_keys = uniques.take(pa.array(codes[first], type=pa.int64()))
+        keys_by_table[name] = first_keys
+        index = pd.Index(string_array(first_keys), dtype="string")
         status_by_key[name] = pd.Series(status[first], index=index)
         code_by_key[name] = pd.Series(code[first], index=index)
         for c in sorted(set(code[status != KEPT])):
             m = code == c
             problems.append(problem_frame(c, name, key[m], None, None, _MESSAGES[c]))
-        kept[name] = df[status == KEPT].reset_index(drop=True)
+        kept[name] = take_rows(df, status == KEPT)
         quarantine[name] = df[status == QUAR].assign(reason=code[status == QUAR]).reset_index(
             drop=True)
         counts[name] = {"read": n, "kept": int((status == KEPT).sum()),
                         "quarantined": int((status == QUAR).sum()),
                         "duplicates": int((status == DUP).sum())}
     return Cleaned(kept, quarantine, problems, counts)
+
+
+def _factorize(key: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """``pd.factorize(key)`` by arrow: codes in order of first appearance, -1 for missing."""
+    enc = pc.dictionary_encode(arrow_strings(key))
+    codes = enc.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, enc.dictionary
+
+
+def _lookup(values: pa.Array, keys: pa.Array) -> np.ndarray:
+    """Position of each value in ``keys`` (distinct, no missing), -1 when absent."""
+    at = pc.index_in(values, value_set=keys)
+    return at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def take_rows(df: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+    """``df[mask].reset_index(drop=True)``, copying runs of kept rows in whole blocks.
+
+    Arrow string columns are cut into the slices between dropped rows and joined into
+    one contiguous array (a few block copies instead of a per-row take); with many
+    short runs, or other column types, pandas' take is used.
+    """
+    n = len(df)
+    edges = np.diff(np.r_[0, mask.astype(np.int8), 0])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    if n == 0 or len(starts) * 64 > n:
+        return df[mask].reset_index(drop=True)
+    cols = {}
+    for c in df.columns:
+        values = df[c].array
+        if not isinstance(values, ArrowStringArray):
+            cols[c] = df[c][mask].reset_index(drop=True)
+            continue
+        arr = values._pa_array
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks()
+        parts = [arr.slice(a, b - a) for a, b in zip(starts.tolist(), ends.tolist())]
+        joined = pa.concat_arrays(parts) if parts else pa.array([], type=arr.type)
+        cols[c] = pd.Series(string_array(joined), name=c)
+    return pd.DataFrame(cols, columns=df.columns, index=pd.RangeIndex(int(mask.sum())))
 
 
 def _isin(s: pd.Series, values) -> np.ndarray:

@@ -14,6 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .form import Field, Form
 from .raw import arrow_strings, as_object, split_key
@@ -93,6 +94,12 @@ class Scope:
             if parent is None:
                 self._parent[table] = np.full(len(frame), -1, dtype=np.int64)
             else:
+                keys = arrow_strings(self.tables[parent]["key"])
+                if keys.null_count == 0 and pc.count_distinct(keys).as_py() == len(keys):
+                    at = pc.index_in(arrow_strings(frame["parent_key"]), value_set=keys)
+                    pos = at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+                    self._parent[table] = pos
+                    return pos
                 idx = pd.Index(self.tables[parent]["key"].astype("string"))
                 if not idx.is_unique:
                     idx = idx.drop_duplicates(keep="first")

@@ -350,18 +350,27 @@ def _str_to_num(a) -> np.ndarray:
         is_date = pc.match_substring_regex(others, pattern=_PLAIN_DATE).to_numpy(
             zero_copy_only=False)
         if is_date.any():
-            text = others.filter(pa.array(is_date))
-            ts = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
-            # strptime rolls 2024-02-30 over; pandas (the row-wise path) rejects it
-            real = pc.equal(pc.strftime(ts, format="%Y-%m-%d"), text).fill_null(False)
-            secs = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False)
-            days = np.asarray(secs, dtype=float) / 86400.0
-            out[where[is_date]] = np.where(real.to_numpy(zero_copy_only=False), days, np.nan)
+            out[where[is_date]] = _plain_dates(others.filter(pa.array(is_date)))
         if (~is_date).any():
             slow = _objects(others.filter(pa.array(~is_date)))
             # the row-wise rule: float() when every value is a number, else to_numeric
             out[where[~is_date]] = _str_to_num_rowwise(slow, mixed=bool(is_date.any()))
     return out
+
+
+def _plain_dates(text: pa.Array) -> np.ndarray:
+    """``YYYY-MM-DD`` strings to days since 1970 (NaN for impossible dates like 02-30)."""
+    try:  # arrow's ISO cast rejects impossible dates, as pandas does
+        days = pc.cast(pc.cast(text, pa.date32()), pa.int32())
+        return np.asarray(days.to_numpy(zero_copy_only=False), dtype=float)
+    except pa.ArrowInvalid:
+        pass
+    ts = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
+    # strptime rolls 2024-02-30 over; pandas (the row-wise path) rejects it
+    real = pc.equal(pc.strftime(ts, format="%Y-%m-%d"), text).fill_null(False)
+    secs = pc.cast(ts, pa.int64()).to_numpy(zero_copy_only=False)
+    days = np.asarray(secs, dtype=float) / 86400.0
+    return np.where(real.to_numpy(zero_copy_only=False), days, np.nan)
 
 
 def _objects(arr: pa.Array) -> np.ndarray:

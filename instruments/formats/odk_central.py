@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -126,6 +127,20 @@ def read_odk_central_zip(path: str | Path, form: Form) -> RawData:
                 file=str(path), hint=f"export form {form.form_id!r}, or read it with its own form",
             )
         tables, sources, extra = {}, {}, {}
+        # inflate and parse the CSVs side by side (zlib and arrow release the GIL);
+        # results are taken in form order, so the first error is the one reported
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            frames = {
+                name: pool.submit(_read_csv_member, zf, members[_file(form, name)], path,
+                                  f"{path}:{_file(form, name)}")
+                for name in form.tables if _file(form, name) in members
+            }
+            try:
+                frames = {name: job.result() for name, job in frames.items()}
+            finally:
+                for job in frames.values():
+                    if isinstance(job, Future):
+                        job.cancel()
         for name in form.tables:
             fname = _file(form, name)
             root = form.tables[name].parent is None
@@ -135,7 +150,7 @@ def read_odk_central_zip(path: str | Path, form: Form) -> RawData:
                 frame = pd.DataFrame({"PARENT_KEY": pd.Series([], dtype="string"),
                                       "KEY": pd.Series([], dtype="string")})
             else:
-                frame = read_csv_text(read_member(zf, members[fname], path), f"{path}:{fname}")
+                frame = frames[name]
                 sources[name] = f"{path.name}:{fname}"
             names = {f.column: [_column_name(form, f, True), f.name]
                      for f in form.table_fields(name)}
@@ -146,6 +161,10 @@ def read_odk_central_zip(path: str | Path, form: Form) -> RawData:
             extra[name] = tuple(c for c in unclaimed if c not in _IGNORED)
     return RawData(form_id=form.form_id, tables=tables, format="odk_central_zip",
                    sources=sources, extra_columns=extra)
+
+
+def _read_csv_member(zf: zipfile.ZipFile, member: str, path: Path, source: str) -> pd.DataFrame:
+    return read_csv_text(read_member(zf, member, path), source)
 
 
 def looks_like(names: list[str], head: dict[str, bytes]) -> bool:
