@@ -86,10 +86,10 @@ def test_missing_strings_and_split_parts():
 
 def test_scope_expressions_match_the_plain_evaluator(household, sample, monkeypatch):
     """Arrow columns, lazy loading and constant folding change no expression's value."""
+    from instruments import xpath
     from instruments.clean import clean_tables
     from instruments.scope import Scope
     from instruments.simulate import simulate_submissions
-    from instruments import xpath
     from instruments.xpath import Context, Unevaluable, evaluate
 
     from .conftest import TODAY
