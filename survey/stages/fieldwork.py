@@ -96,22 +96,6 @@ def listing_import(project: Project, path: str | Path | None = None) -> StageRes
 
 
 # -- stage: select_households ----------------------------------------------------------
-def _preload(sample: pd.DataFrame) -> pd.DataFrame:
-    """The preload CSV of the household form (``instruments.simulate.PRELOAD_COLUMNS``)."""
-    reserve = sample["reserve"].to_numpy(dtype=bool)
-    order = sample["reserve_order"].astype("string").fillna("")
-    label = (sample["hh_id"].astype("string") + " (EA " + sample["ea_id"].astype("string") + ")")
-    label = label.where(~pd.Series(reserve, index=sample.index),
-                        label + " reserve " + order)
-    return pd.DataFrame({
-        "name": sample["hh_id"].astype("string"), "label": label,
-        "hh_id": sample["hh_id"].astype("string"), "ea_id": sample["ea_id"].astype("string"),
-        "stratum": sample["stratum"].astype("string"), "group": sample["group"].astype("string"),
-        "L_hig": sample["L_hig"], "m_hig": sample["m_hig"],
-        "pi1": sample["pi1"].round(10), "pi2": sample["pi2"].round(10),
-    })
-
-
 def _assignments(sample: pd.DataFrame, path: Path) -> Path:
     """An assignment workbook: one summary row per EA, then every household to visit."""
     per_ea = (sample.assign(main=~sample["reserve"].astype(bool))
@@ -137,6 +121,7 @@ def select_households(project: Project) -> StageResult:
     ``household_cells``; writes ``out/fieldwork/households.csv`` (the preload file the
     household form reads) and ``out/fieldwork/assignments.xlsx``.
     """
+    from sampling.field import preload_csv
     from sampling.households import household_cells
     from sampling.households import select_households as _select
 
@@ -156,7 +141,7 @@ def select_households(project: Project) -> StageResult:
     folder = project.out_dir / "fieldwork"
     folder.mkdir(parents=True, exist_ok=True)
     preload = folder / "households.csv"
-    _preload(sample).to_csv(preload, index=False)
+    preload_csv(sample, preload)
     workbook = _assignments(sample, folder / "assignments.xlsx")
     by_group = main["group"].value_counts()
     counts = {"households": len(main), "reserves": int(sample["reserve"].sum()),
