@@ -179,7 +179,7 @@ def take_rows(df: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
 
 def _isin(s: pd.Series, values) -> np.ndarray:
     """``s.isin(values)`` by arrow's hash set (pandas builds a Python list of scalars)."""
-    vals = pa.array(np.asarray(values, dtype=object), type=pa.string(), from_pandas=True)
+    vals = pa.array(np.asarray(values, dtype=object), type=pa.large_string(), from_pandas=True)
     return pc.is_in(arrow_strings(s), value_set=vals).to_numpy(zero_copy_only=False)
 
 

@@ -95,11 +95,15 @@ def missing_strings(n: int) -> pd.api.extensions.ExtensionArray:
 
 
 def arrow_strings(s: pd.Series) -> pa.Array:
-    """A string column as one contiguous arrow array (no copy when arrow-backed)."""
+    """A string column as one contiguous ``large_string`` arrow array.
+
+    No copy when the column is arrow-backed in one chunk (pandas keeps ``string``
+    columns as ``large_string``); value sets compared with it use the same type.
+    """
     arr = pa.array(s.astype("string").array)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
-    return arr.cast(pa.string()) if arr.type != pa.string() else arr
+    return arr.cast(pa.large_string()) if arr.type != pa.large_string() else arr
 
 
 def split_parts(s: pd.Series, k: int) -> list[pd.Series]:

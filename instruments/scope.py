@@ -82,7 +82,7 @@ class Scope:
             if column in frame.columns:
                 arr = arrow_strings(frame[column]).fill_null("")
             else:
-                arr = pa.array([""] * len(frame), type=pa.string())
+                arr = pa.array([""] * len(frame), type=pa.large_string())
             self._arrow[key] = arr
         return self._arrow[key]
 
@@ -167,7 +167,7 @@ class Scope:
             return vals
         pos = self.ancestor_pos(table, f.table)
         if len(vals) == 0:
-            return pa.array([""] * len(pos), type=pa.string())
+            return pa.array([""] * len(pos), type=pa.large_string())
         idx = pa.array(np.maximum(pos, 0), mask=pos < 0)
         return vals.take(idx).fill_null("")
 

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from .form import Field, Form
 from .problems import concat_problems, problem_frame
-from .raw import GEO_PARTS, arrow_strings, missing_strings, split_parts
+from .raw import GEO_PARTS, arrow_strings, missing_strings, split_parts, string_array
 from .scope import Scope
 from .xpath import Unevaluable
 
@@ -93,9 +93,13 @@ def _keys(form: Form, scope: Scope, name: str, frame: pd.DataFrame) -> dict[str,
         cols["parent_key"] = frame["parent_key"].astype("string").reset_index(drop=True)
         root = form.ancestors(name)[-1]
         pos = scope.ancestor_pos(name, root)
-        root_keys = scope.raw(root, "key")
-        sub = np.where(pos >= 0, root_keys[np.maximum(pos, 0)] if len(root_keys) else "", "")
-        cols["submission_key"] = pd.array(np.where(sub == "", None, sub), dtype="string")
+        root_keys = scope.raw_arrow(root, "key")  # "" for a missing key
+        if len(root_keys):
+            sub = root_keys.take(pa.array(np.maximum(pos, 0), mask=pos < 0))
+            sub = pc.if_else(pc.equal(sub, ""), pa.scalar(None, sub.type), sub)
+        else:
+            sub = pa.nulls(len(pos), pa.large_string())
+        cols["submission_key"] = string_array(sub)
         cols["row_index"] = pd.array(scope.position(name), dtype="Float64").astype("Int64")
     return cols
 
@@ -151,7 +155,8 @@ def _type_column(f: Field, raw: pd.Series) -> tuple[dict, np.ndarray | None, str
     if f.type == "select_one" and f.choices is not None and not f.choices.external:
         names = list(f.choices.names)
         # arrow's hash lookup: much faster than pandas' object-based Categorical()
-        codes = pc.index_in(arrow_strings(s), value_set=pa.array(names, type=pa.string()))
+        codes = pc.index_in(arrow_strings(s),
+                            value_set=pa.array(names, type=pa.large_string()))
         codes = codes.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
         cat = pd.Categorical.from_codes(codes, categories=names)
         return {col: cat}, answered & (codes < 0), code
@@ -160,7 +165,7 @@ def _type_column(f: Field, raw: pd.Series) -> tuple[dict, np.ndarray | None, str
         tokens = pc.utf8_split_whitespace(arrow_strings(s))
         flat = pc.list_flatten(tokens)
         rows = pc.list_parent_indices(tokens).to_numpy()
-        which = pc.index_in(flat, value_set=pa.array(names, type=pa.string()))
+        which = pc.index_in(flat, value_set=pa.array(names, type=pa.large_string()))
         which = which.fill_null(-1).to_numpy(zero_copy_only=False)
         out = {col: s}
         missing = pd.array(~answered)

@@ -317,7 +317,7 @@ def _str_to_num(a) -> np.ndarray:
         if len(a) == 0:
             return np.zeros(0, dtype=float)
         try:
-            arr = pa.array(a, type=pa.string())
+            arr = pa.array(a, type=pa.large_string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             return _str_to_num_rowwise(a)
     else:
@@ -727,7 +727,7 @@ def _tokens(a) -> pa.Array:
         arr = a.arrow_str()
         a = a.str() if arr is None else arr
     if not isinstance(a, pa.Array):
-        a = pa.array(a, type=pa.string())
+        a = pa.array(a, type=pa.large_string())
     return pc.utf8_split_whitespace(a)
 
 
@@ -759,7 +759,7 @@ def _regex(v, ctx):
         arr = v[0].arrow_str()
         try:
             if arr is None:
-                arr = pa.array(v[0].str(), type=pa.string())
+                arr = pa.array(v[0].str(), type=pa.large_string())
             hit = pc.match_substring_regex(arr, pattern=pat)
             return Value("bool", hit.to_numpy(zero_copy_only=False))
         except pa.ArrowInvalid:
