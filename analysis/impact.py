@@ -498,7 +498,24 @@ def _raw(d: Design, outcome: str, y0, tt, rows, w, variance, level) -> ImpactFit
 
 
 def _replicate_se(d: Design, parts: _Parts, gamma: np.ndarray, est: float, method: str) -> float:
-    """Refit the propensity (and outcome) model with every replicate's weights."""
+    """Refit the propensity (and outcome) model with every replicate's weights.
+
+    A replicate that leaves a model without information on a coefficient (it drops
+    the only units of a category in the domain) cannot be refitted: that is a clear
+    error rather than a number, as R's refit gives NA there.
+    """
+    try:
+        return _replicate_se_fit(d, parts, gamma, est, method)
+    except np.linalg.LinAlgError as exc:
+        raise EstimationError(
+            "a replicate's propensity or outcome model is singular: some replicate leaves "
+            "a control without variation in this comparison or domain",
+            hint='use variance="linearization" (the default), or fewer or coarser controls '
+                 "in small domains",
+        ) from exc
+
+
+def _replicate_se_fit(d: Design, parts: _Parts, gamma: np.ndarray, est: float, method: str) -> float:
     Wr = d.replicates.weights
     P, S, t = parts.P, parts.S, parts.t
     thetas = np.empty(Wr.shape[1])

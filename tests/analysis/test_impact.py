@@ -312,3 +312,14 @@ def test_coverage_simulation():
         assert abs(res[m]["bias"]) < 0.3 * res[m]["sd"], (m, res)
         assert 0.90 <= res[m]["cover"] <= 0.99, (m, res)
         assert res[m]["cover"] >= res[m]["cover_normal"], (m, res)  # t intervals are wider
+
+
+def test_singular_replicate_refit_is_a_clear_error(golden_design):
+    """A control that varies only inside one EA: the replicate that deletes that EA
+    cannot refit the propensity model. A clear EstimationError, not a LinAlgError."""
+    ea = golden_design.data["ea"]
+    one = golden_design.map(lambda df: df.assign(only_here=(ea == ea.iloc[0]).astype(float)))
+    impact_fit(one, "spend", "migrant", [*CONTROLS, "only_here"], "ipw")  # the full sample fits
+    with pytest.raises(EstimationError) as e:
+        impact_fit(one, "spend", "migrant", [*CONTROLS, "only_here"], "ipw", variance="replicate")
+    assert "singular" in str(e.value) and "linearization" in str(e.value)
