@@ -223,7 +223,8 @@ def detect_format(path: Path) -> str:
         found = f"a folder with {len(files)} files and no .xml or .csv"
     else:
         suffix = path.suffix.lower()
-        head = path.read_bytes()[:4096]
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
         if suffix == ".zip" or head[:2] == b"PK" and suffix != ".xlsx":
             from .formats._common import open_zip
 
