@@ -123,3 +123,21 @@ def test_scope_expressions_match_the_plain_evaluator(household, sample, monkeypa
             np.testing.assert_array_equal(got.num(), want.num(), err_msg=expr)
         checked += 1
     assert checked > 30
+
+
+def test_take_rows_on_many_chunk_columns():
+    import pyarrow as pa
+
+    from instruments.raw import string_array
+
+    rng = np.random.default_rng(2)
+    n = 5000
+    values = rng.choice(["x", "yy", None, ""], n).tolist()
+    chunked = pa.chunked_array([pa.array(values[i:i + 700], type=pa.large_string())
+                                for i in range(0, n, 700)])
+    df = pd.DataFrame({"a": string_array(chunked), "b": np.arange(n)})
+    assert df["a"].array._pa_array.num_chunks > 1
+    for frac in (0.0005, 0.005, 0.3, 0.999):
+        m = rng.random(n) < frac
+        pd.testing.assert_frame_equal(take_rows(df, m), df[m].reset_index(drop=True))
+        pd.testing.assert_frame_equal(take_rows(df, ~m), df[~m].reset_index(drop=True))
