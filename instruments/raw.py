@@ -134,6 +134,16 @@ def string_array(arr: pa.Array | pa.ChunkedArray) -> pd.api.extensions.Extension
 
 def join_geopoint(parts: list[pd.Series]) -> pd.Series:
     """``lat lon alt acc`` from split columns (missing when latitude is missing)."""
+    if parts and all(len(p) == len(parts[0]) for p in parts):
+        text = [arrow_strings(p).fill_null("") for p in parts]
+        sep = pa.scalar(" ", pa.large_string())
+        out = pc.utf8_trim_whitespace(pc.binary_join_element_wise(*text, sep))
+        out = pc.if_else(pc.equal(text[0], ""), pa.scalar(None, out.type), out)
+        return pd.Series(string_array(out), index=parts[0].index)
+    return _join_geopoint_pandas(parts)
+
+
+def _join_geopoint_pandas(parts: list[pd.Series]) -> pd.Series:
     text = [p.astype("string").fillna("") for p in parts]
     out = text[0]
     for p in text[1:]:

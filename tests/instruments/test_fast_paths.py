@@ -141,3 +141,14 @@ def test_take_rows_on_many_chunk_columns():
         m = rng.random(n) < frac
         pd.testing.assert_frame_equal(take_rows(df, m), df[m].reset_index(drop=True))
         pd.testing.assert_frame_equal(take_rows(df, ~m), df[~m].reset_index(drop=True))
+
+
+def test_join_geopoint_by_arrow_matches_pandas():
+    from instruments.raw import _join_geopoint_pandas, join_geopoint
+
+    rng = np.random.default_rng(0)
+    parts = [pd.Series(pd.array(rng.choice(["1.5", "-2", " 3 ", "", None, "x y"], 500),
+                                dtype="string")) for _ in range(4)]
+    pd.testing.assert_series_equal(join_geopoint(parts), _join_geopoint_pandas(parts))
+    empty = [pd.Series([pd.NA] * 3) for _ in range(4)]
+    pd.testing.assert_series_equal(join_geopoint(empty), _join_geopoint_pandas(empty))
