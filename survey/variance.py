@@ -247,8 +247,11 @@ def ratio_variance(design: Design, idx: CellIndex, A: np.ndarray, B: np.ndarray,
     zeroed). Totals are ``ratio = 0, denom = 1``. ``present`` (per stage, G*D x k)
     marks strata with rows in the domain, needed only for ``lonely_psu="average"``.
     """
-    d = idx.cell_domain
-    t = (A - ratio[d] * B) / denom[d]
+    if idx.n_domains == 1:  # one domain: broadcast, no gathers
+        t = (A - ratio[0] * B) / denom[0]
+    else:
+        d = idx.cell_domain
+        t = (A - ratio[d] * B) / denom[d]
     out = np.zeros((idx.n_domains, A.shape[1]))
     for s, st in enumerate(_active_stages(design)):
         pres = present[s] if present is not None else None
