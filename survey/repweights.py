@@ -77,11 +77,17 @@ def _appearance_order(codes: np.ndarray) -> np.ndarray:
 def _finish(design: Design, method: str, F: np.ndarray, unit: np.ndarray, scale: float,
             rscales: np.ndarray, mse: bool, rho: float | None = None) -> Design:
     R = F.shape[1]
+    # R's degf is the rank of the weights minus 1. For a delete-one jackknife it is known:
+    # each stratum's columns sum to n_h times the ones vector, so rank(F) = 1 + sum(n_h - 1)
+    # and degf = PSUs - strata, the design's own, when every stratum has 2+ PSUs and every
+    # weight is positive. Otherwise it is computed from F (a pivoted QR) when first needed.
+    st = design.stages[0]
+    known = method in ("jk1", "jkn") and (st.n_units >= 2).all() and (design.w > 0).all()
     # kept as PSU-level factors: estimators take replicate totals from PSU totals and
-    # the rows x replicates matrix is built only when something asks for it; R's degf
-    # (rank of the weights minus 1) is computed from F when first needed
+    # the rows x replicates matrix is built only when something asks for it
     info = ReplicateInfo(method=method, matrix=None, scale=float(scale), rscales=np.asarray(rscales, float),
                          mse=mse, columns=tuple(f"repw_{i + 1}" for i in range(R)), rho=rho,
+                         degf_value=design.degf() if known else None,
                          factors=np.asarray(F, dtype=float), unit=np.asarray(unit), base_w=design.w.copy())
     return design._evolve(replicates=info)
 

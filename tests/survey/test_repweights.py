@@ -21,6 +21,7 @@ import pytest
 import analysis
 import weighting
 from survey import Design
+from survey.datasets import load_api
 from survey.errors import DesignError
 from survey.repweights import hadamard, make_replicates
 from tests.weighting._golden import (
@@ -141,3 +142,16 @@ def test_bad_requests_are_clear_errors():
         make_replicates(dstratpsu(), "bootstrap")
     with pytest.raises(DesignError, match="not one of"):
         make_replicates(dstratpsu(), "sdr")
+
+
+@pytest.mark.parametrize("method", ["jk1", "jkn"])
+def test_jackknife_degf_shortcut_equals_the_rank(method: str) -> None:
+    """The closed-form jackknife df (PSUs - strata) equals R's definition, the rank of
+    the replicate weights minus one, computed here by pivoted QR."""
+    from survey.replicates import _rank
+
+    base = Design(load_api("apiclus1"), weights="pw", psu="dnum") if method == "jk1" else \
+        Design(load_api("apistrat"), weights="pw", strata="stype", psu="dnum", nest=True)
+    r = make_replicates(base, method)
+    assert r.replicates.degf_value == base.degf()
+    assert r.degf() == _rank(r.replicates.weights) - 1
