@@ -48,8 +48,6 @@ class CellIndex:
 
     rows: sp.csr_matrix  # (C, n)
     rows_w: sp.csr_matrix  # (C, n) with the design weights as values
-    row_cell: np.ndarray  # (n,) cell of each row; C (a discard bin) for rows in no domain
-    w: np.ndarray  # (n,) the design weights
     cell_domain: np.ndarray  # (C,)
     cell_unit: tuple[np.ndarray, ...]  # per stage, (C,)
     stage_cells: tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ...]  # (inv, group, domain)
@@ -149,8 +147,7 @@ def _cell_index(design: Design, domain: np.ndarray, n_domains: int) -> CellIndex
     for s, u in zip(st, cell_unit):
         sinv, suniq = _dense_codes(u * D + cell_domain, s.n_unit_total * D)
         stage_cells.append((sinv, s.unit_group[suniq // D], suniq % D))
-    return CellIndex(rows=ind, rows_w=ind_w, row_cell=np.where(inv >= 0, inv, C), w=design.w,
-                     cell_domain=cell_domain, cell_unit=cell_unit,
+    return CellIndex(rows=ind, rows_w=ind_w, cell_domain=cell_domain, cell_unit=cell_unit,
                      stage_cells=tuple(stage_cells), n_domains=D)
 
 
