@@ -3,32 +3,14 @@
 import json
 
 import pandas as pd
-import requests
 from pyodk._utils.config import CentralConfig, Config
 from pyodk.client import Client
 
 from instruments.formats.odata import pull_odk_central, write_odata_json
 from instruments.importer import import_raw
+from tests._replay import ReplayAdapter
 
 from .conftest import TODAY
-
-
-class ReplayAdapter(requests.adapters.HTTPAdapter):
-    """Answers every request from recorded bodies; nothing leaves the machine."""
-
-    def __init__(self, routes):
-        super().__init__()
-        self.routes, self.seen = routes, []
-
-    def send(self, request, **kwargs):
-        self.seen.append((request.method, request.url))
-        body = next((b for frag, b in self.routes.items() if frag in request.url), None)
-        resp = requests.Response()
-        resp.status_code = 200 if body is not None else 404
-        resp._content = json.dumps(body or {"message": "not recorded"}).encode()
-        resp.headers["Content-Type"] = "application/json"
-        resp.url, resp.request = request.url, request
-        return resp
 
 
 def test_pull_matches_the_direct_import(household, nested_messy, tmp_path):

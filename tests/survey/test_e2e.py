@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pyreadstat
 import pytest
-import requests
 from typer.testing import CliRunner
 
 from survey.cli import app
 from survey.project import Project
 from survey.store import STORE_FILE, Store
+from tests._replay import ReplayAdapter
 
 runner = CliRunner()
 
@@ -269,24 +269,6 @@ def test_corrupt_store(copy):
 
 
 # -- ODK Central, offline ----------------------------------------------------------------
-class ReplayAdapter(requests.adapters.HTTPAdapter):
-    """Answers every request from recorded bodies; nothing leaves the machine."""
-
-    def __init__(self, routes):
-        super().__init__()
-        self.routes, self.seen = routes, []
-
-    def send(self, request, **kwargs):
-        self.seen.append((request.method, request.url))
-        body = next((b for frag, b in self.routes.items() if frag in request.url), None)
-        resp = requests.Response()
-        resp.status_code = 200 if body is not None else 404
-        resp._content = json.dumps(body or {"message": "not recorded"}).encode()
-        resp.headers["Content-Type"] = "application/json"
-        resp.url, resp.request = request.url, request
-        return resp
-
-
 def test_import_from_odk_central_offline(copy, monkeypatch, tmp_path):
     from pyodk._utils.config import CentralConfig, Config
     from pyodk.client import Client
