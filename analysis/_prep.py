@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from survey.design import Design
-from survey.errors import EstimationError
+from survey.errors import EstimationError, did_you_mean
 
 __all__ = ["Domains", "as_list", "check_column", "domains", "numeric_column", "numeric_matrix"]
 
@@ -25,9 +24,8 @@ def as_list(x: str | Sequence[str] | None) -> list[str]:
 
 def check_column(design: Design, col: str, what: str = "variable") -> pd.Series:
     if col not in design.data.columns:
-        close = difflib.get_close_matches(str(col), [str(c) for c in design.data.columns], n=3)
-        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "check the name against the data"
-        raise EstimationError(f"{what} not found in the data", column=col, hint=hint)
+        raise EstimationError(f"{what} not found in the data", column=col,
+                              hint=did_you_mean(col, design.data.columns, "check the name against the data"))
     return design.data[col]
 
 

@@ -23,7 +23,6 @@ everything with each replicate weight.
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from analysis.contrast import contrast
 from analysis.estimators import mean
 from analysis.glm import glm_fit
 from survey.design import Design
-from survey.errors import EstimationError, SurveyWarning
+from survey.errors import EstimationError, SurveyWarning, did_you_mean
 from survey.estimate import Estimate
 from survey.variance import linearized_variance, replicate_variance
 
@@ -129,9 +128,8 @@ def treatment_indicator(design: Design, treatment: str, treated: str | Sequence[
     must be 0/1 or boolean.
     """
     if treatment not in design.data.columns:
-        close = difflib.get_close_matches(treatment, [str(c) for c in design.data.columns], n=3)
         raise EstimationError("treatment column not found", column=treatment,
-                              hint=f"did you mean {', '.join(map(repr, close))}?" if close else None)
+                              hint=did_you_mean(treatment, design.data.columns))
     s = design.data[treatment]
     na = s.isna().to_numpy()
     if treated is None:
@@ -319,10 +317,8 @@ def impact_fit(design: Design, outcome: str, treatment: str, controls: Sequence[
     data = design.data
     for c in [outcome, *controls]:
         if c not in data.columns:
-            close = difflib.get_close_matches(c, [str(x) for x in data.columns], n=3)
             raise EstimationError("column not found in the data", column=c,
-                                  hint=f"did you mean {', '.join(map(repr, close))}?" if close
-                                  else "check the name against the design's data")
+                                  hint=did_you_mean(c, data.columns, "check the name against the design's data"))
     t = treatment_indicator(design, treatment, treated, control)
     s = data[outcome]
     if not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)) or \

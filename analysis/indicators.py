@@ -18,7 +18,6 @@ roster.
 from __future__ import annotations
 
 import ast
-import difflib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from analysis.expressions import FUNCTIONS, evaluate
 from analysis.expressions import as_values as _column
 from analysis.expressions import truth as _bool
 from survey.design import Design
-from survey.errors import ConfigError, EstimationError, SurveyWarning
+from survey.errors import ConfigError, EstimationError, SurveyWarning, did_you_mean
 
 __all__ = [
     "AREAS",
@@ -307,9 +306,8 @@ class IndicatorData:
         for i in self.indicators:
             if i.name == name:
                 return i
-        close = difflib.get_close_matches(name, [i.name for i in self.indicators], n=3)
         raise EstimationError("no such indicator", field=name,
-                              hint=f"did you mean {', '.join(map(repr, close))}?" if close else None)
+                              hint=did_you_mean(name, [i.name for i in self.indicators]))
 
 
 def person_design(household: Design, members: pd.DataFrame, *, key: str = "key",
@@ -415,9 +413,8 @@ def prepare(design: Design, tables: Mapping[str, pd.DataFrame] | None = None,
         gcol = new["migration_group"]
     else:
         if group not in hd.columns:
-            close = difflib.get_close_matches(group, [str(c) for c in hd.columns], n=3)
             raise EstimationError("group column not found", column=group,
-                                  hint=f"did you mean {', '.join(map(repr, close))}?" if close else None)
+                                  hint=did_you_mean(group, hd.columns))
         gcol = hd[group].astype("string")
     mig = np.where(gcol.isna().to_numpy(), np.nan, gcol.isin(["emigrant", "returnee"]).to_numpy())
     new["migrant"] = mig.astype(float)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import pandas as pd
 
-from survey.errors import DesignError
+from survey.errors import DesignError, did_you_mean
 
 if TYPE_CHECKING:
     from survey.replicates import ReplicateInfo
@@ -376,14 +376,10 @@ class Design:
 
 
 def _check_columns(data: pd.DataFrame, names: Sequence[str]) -> None:
-    import difflib
-
     for c in names:
         if c not in data.columns:
-            close = difflib.get_close_matches(str(c), [str(x) for x in data.columns], n=3)
-            hint = f"did you mean {', '.join(repr(x) for x in close)}?" if close else \
-                "check the column name against the data"
-            raise DesignError("column not found in the data", column=c, hint=hint)
+            raise DesignError("column not found in the data", column=c,
+                              hint=did_you_mean(c, data.columns, "check the column name against the data"))
 
 
 def _check_weights(data: pd.DataFrame, col: str) -> np.ndarray:

@@ -8,10 +8,12 @@ and *what to do*. The CLI prints ``str(err)`` without a traceback and exits with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = [
     "ConfigError",
+    "did_you_mean",
     "DesignError",
     "EstimationError",
     "InstrumentError",
@@ -62,6 +64,15 @@ class SurveyError(Exception):
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return text
+
+
+def did_you_mean(name: object, choices: Iterable[object], otherwise: str | None = None) -> str | None:
+    """A hint naming up to three close matches of ``name`` among ``choices``
+    ("did you mean 'a', 'b'?"), or ``otherwise`` when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=3)
+    return f"did you mean {', '.join(repr(c) for c in close)}?" if close else otherwise
 
 
 class DesignError(SurveyError):

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from survey.errors import ConfigError, EstimationError, SurveyWarning
+from survey.errors import ConfigError, EstimationError, SurveyWarning, did_you_mean
 from survey.project import Project
 from survey.stages._common import StageResult, require
 
@@ -229,13 +229,10 @@ def analyze(project: Project) -> StageResult:
     inds = data.indicators
     unknown = [h for h in cfg.indicators.headline if h not in {i.name for i in inds}]
     if unknown:
-        import difflib
-
-        close = difflib.get_close_matches(unknown[0], [i.name for i in inds], n=3)
+        close = did_you_mean(unknown[0], [i.name for i in inds])
         raise ConfigError(f"indicators.headline: no indicator {unknown[0]!r}",
                           key="indicators.headline",
-                          hint=(f"did you mean {', '.join(map(repr, close))}? " if close else "")
-                          + "headline names come from the indicator catalogue")
+                          hint=(f"{close} " if close else "") + "headline names come from the indicator catalogue")
     domains = [d for d in cfg.domains.by if d in data.household.data.columns]
     missing = [d for d in cfg.domains.by if d not in data.household.data.columns]
     if missing:
