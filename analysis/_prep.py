@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pandas as pd
 from survey.design import Design
 from survey.errors import EstimationError, did_you_mean
 
-__all__ = ["Domains", "as_list", "check_column", "domains", "numeric_column", "numeric_matrix"]
+__all__ = ["Domains", "as_list", "check_column", "domains", "numeric_block", "numeric_column", "numeric_matrix"]
 
 
 def as_list(x: str | Sequence[str] | None) -> list[str]:
@@ -86,9 +87,26 @@ def numeric_column(design: Design, name: str, statistic: str) -> np.ndarray:
     )
 
 
-def numeric_matrix(design: Design, variables: Sequence[str], statistic: str) -> np.ndarray:
-    """The variables as an (n, k) float matrix with NaN for missing; booleans as 0/1."""
-    out = np.empty((design.n, len(variables)))
+def numeric_block(design: Design, variables: Sequence[str], statistic: str) -> np.ndarray:
+    """The variables as an (n, k) float array with NaN for missing, to read, not to write:
+    when every column is float64 it is one block taken from the frame (no per-column
+    copy), else a new matrix from :func:`numeric_matrix`."""
+    data = design.data
+    cols = data.columns
+    if cols.is_unique and all(v in cols for v in variables):
+        pos = [cols.get_loc(v) for v in variables]
+        dtypes = data.dtypes.to_numpy()
+        if all(dtypes[p] == np.float64 for p in pos):
+            return data.iloc[:, pos].to_numpy()
+    return numeric_matrix(design, variables, statistic)
+
+
+def numeric_matrix(design: Design, variables: Sequence[str], statistic: str,
+                   order: Literal["F", "C"] = "F") -> np.ndarray:
+    """The variables as a new (n, k) float matrix with NaN for missing; booleans as 0/1.
+
+    Column-major by default, so each variable is one contiguous column."""
+    out = np.empty((design.n, len(variables)), order=order)
     for j, v in enumerate(variables):
         out[:, j] = numeric_column(design, v, statistic)
     return out

@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from analysis._prep import Domains, as_list, check_column, domains, numeric_column, numeric_matrix
+from analysis._prep import (
+    Domains,
+    as_list,
+    check_column,
+    domains,
+    numeric_block,
+    numeric_column,
+    numeric_matrix,
+)
 from survey.design import Design
 from survey.errors import EstimationError
 from survey.estimate import Estimate
@@ -39,6 +47,7 @@ Deff = bool | Literal["replace"]
 NA = Literal["available", "complete"]
 _CHUNK = 10  # variables per pass: bounds memory at cells x _CHUNK floats
 _PARALLEL_ROWS = 200_000  # below this, threads cost more than they save
+_BLOCK_FLOATS = 4_000_000  # replicate designs: variables are read in blocks of rows x step <= this
 _POOL = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) if (os.cpu_count() or 1) > 1 else None
 
 
@@ -57,8 +66,6 @@ def _domain_degf(design: Design, idx: CellIndex, nonzero: np.ndarray) -> np.ndar
     ``nonzero`` marks cells holding a row with nonzero weight.
     """
     D = idx.n_domains
-    if design.replicates is not None:
-        return np.full(D, design.degf(), dtype=float)
     st = design.stages[0]
     d = idx.cell_domain[nonzero]
     u = idx.cell_unit[0][nonzero]
@@ -118,6 +125,9 @@ def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, do
     with values), s2 (weighted variance, when ``deff``); df (D,); and ``vcov``
     (D*k x D*k, domain-major) when ``want_vcov``.
     """
+    if design.replicates is not None:
+        return _replicate_linear(design, names, dens, dom, kind, statistic=statistic, deff=deff,
+                                 want_vcov=want_vcov, na=na, y_all=y_all)
     k, D = len(names), dom.n
     w = design.w
     idx = cell_index(design, dom.code, D)
@@ -136,7 +146,7 @@ def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, do
     elif na != "available":
         raise EstimationError(f"na={na!r} is not 'available' or 'complete'")
     out = {key: np.full((D, k), np.nan) for key in ("estimate", "var", "n", "wsum", "s2")}
-    row_level = design.replicates is not None or bool(design.calibrations)
+    row_level = bool(design.calibrations)
     present_rows = design.lonely_psu == "average" and not design.calibrations
     def column(j: int, denominator: bool = False) -> np.ndarray:
         if y_all is not None:
@@ -230,17 +240,12 @@ def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, do
             ratio, denom = np.zeros_like(est), np.ones_like(est)
         else:
             ratio, denom = est, _by_sum(code, inside, wx, D)
-        if design.replicates is not None:
-            out["var"], reps = _replicate_linear(design, y, xm, msk, dom, kind, est)
-            if want_vcov:
-                vcov = replicate_vcov(design, est.ravel(), reps.reshape(D * k, -1))
-        else:
-            if design.calibrations:
-                out["var"] = _calibrated_linear(design, wy, wx, code, inside, ratio, denom, D)
-            if want_vcov:
-                # the full covariance (for contrasts) needs the influence values of every estimate
-                cols = [(d, j) for d in range(D) for j in range(k)]
-                vcov = linearized_vcov(design, _influence(wy, wx, code, inside, ratio, denom, cols))
+        if design.calibrations:
+            out["var"] = _calibrated_linear(design, wy, wx, code, inside, ratio, denom, D)
+        if want_vcov:
+            # the full covariance (for contrasts) needs the influence values of every estimate
+            cols = [(d, j) for d in range(D) for j in range(k)]
+            vcov = linearized_vcov(design, _influence(wy, wx, code, inside, ratio, denom, cols))
     out["vcov"] = vcov
     out["df"] = _domain_degf(design, idx, base[:, 1] > 0)
     return out
@@ -271,62 +276,165 @@ def _calibrated_linear(design: Design, wy: np.ndarray, wx: np.ndarray, code: np.
     return var
 
 
-def _replicate_linear(design: Design, y: np.ndarray, x: np.ndarray | None, m: np.ndarray,
-                      dom: Domains, kind: str, est: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Replicate variances, and the replicate estimates (D, k, R).
+def _rows_to_keys(dom: Domains, values: np.ndarray, group: np.ndarray | None = None,
+                  n_groups: int = 1) -> sp.csc_matrix:
+    """A sparse (groups * D x n) matrix with ``values[i]`` at row ``group_i * D + domain_i``
+    of column i, for rows inside a domain: one entry per column, so it is built in
+    O(n) without sorting, and ``matrix @ data`` sums rows into (group, domain) keys."""
+    D = dom.n
+    inside = dom.code >= 0
+    key = dom.code if group is None else group * D + dom.code
+    indptr = np.zeros(len(key) + 1, dtype=np.int64)
+    np.cumsum(inside, out=indptr[1:])
+    return sp.csc_matrix((values[inside], key[inside], indptr), shape=(n_groups * D, len(key)))
 
-    Every (domain, variable) sum under every replicate comes from one sparse
-    product with the (n x R) replicate weights, for numerators and denominators.
+
+def _replicate_linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, dom: Domains,
+                      kind: str, *, statistic: str, deff: bool, want_vcov: bool, na: str,
+                      y_all: np.ndarray | None) -> dict[str, np.ndarray]:
+    """``_linear`` for replicate designs: sparse products of blocks of variables.
+
+    When the replicates were made from the design (PSU multipliers), a block of
+    variables is summed into (PSU x domain) totals by one sparse product; the
+    full-sample sums add those over PSUs and the replicate sums are the PSU factors
+    times them, for all variables in one product. Otherwise the full-sample sums are a
+    (domain x rows) product and the replicate sums a BLAS product with the (rows x
+    replicates) weights. Blocks bound memory at rows x ``step`` floats.
     """
     info = design.replicates
-    n, k = y.shape
-    D = dom.n
-    xs = np.ones_like(y) if x is None else x
-    if info.factored_for(design.w):
-        # replicates are PSU multipliers: replicate totals = F' (PSU x domain totals)
-        yz = np.where(m, y, 0.0) * design.w[:, None]
-        xz = np.where(m, xs, 0.0) * design.w[:, None]
-        U = info.factors.shape[0]
-        inside = dom.code >= 0
-        key = np.where(inside, info.unit * D + np.where(inside, dom.code, 0), U * D)
-        T = np.empty((U * D, 2 * k))
-        for j in range(k):  # per variable: a scatter of its column into (PSU, domain)
-            T[:, j] = np.bincount(key, weights=yz[:, j], minlength=U * D + 1)[:U * D]
-            T[:, k + j] = np.bincount(key, weights=xz[:, j], minlength=U * D + 1)[:U * D]
-        T = T.reshape(U, D * 2 * k)
-        reps = (info.factors.T @ T).reshape(-1, D, 2, k)  # (R, D, 2, k)
-        Yr = reps[:, :, 0, :].transpose(1, 2, 0).reshape(D * k, -1)
-        Xr = reps[:, :, 1, :].transpose(1, 2, 0).reshape(D * k, -1)
-    elif D <= 32:
-        Wr = info.weights
-        # a dense BLAS product per chunk of (domain, variable) columns beats a sparse
-        # product by far although it multiplies the zeros outside each domain
-        Yr = np.empty((D * k, Wr.shape[1]))
-        Xr = np.empty((D * k, Wr.shape[1]))
-        yz = np.where(m, y, 0.0)
-        xz = np.where(m, xs, 0.0)
-        step = max(1, 32 // k) if k < 32 else 1
-        for d0 in range(0, D, step):
-            ds = range(d0, min(d0 + step, D))
-            ind = np.stack([dom.code == d for d in ds], axis=1).astype(float)  # (n, |ds|)
-            Zy = (yz[:, None, :] * ind[:, :, None]).reshape(n, -1)
-            Zx = (xz[:, None, :] * ind[:, :, None]).reshape(n, -1)
-            Yr[d0 * k: (ds[-1] + 1) * k] = Zy.T @ Wr
-            Xr[d0 * k: (ds[-1] + 1) * k] = Zx.T @ Wr
-    else:
-        Wr = info.weights
-        rr, jj = np.nonzero(m)  # rows with a value in a domain, and their variable
-        key = dom.code[rr] * k + jj
-        Yr = np.asarray(sp.csr_matrix((y[rr, jj], (key, rr)), shape=(D * k, n)) @ Wr)
-        Xr = np.asarray(sp.csr_matrix((xs[rr, jj], (key, rr)), shape=(D * k, n)) @ Wr)
+    k, D, n = len(names), dom.n, design.n
+    w = design.w
+    factored = info.factored_for(w)
+    G = info.factors.shape[0] if factored else 1
+    P = _rows_to_keys(dom, w, info.unit if factored else None, G)  # (G*D, n)
+    inside = dom.code >= 0
+    code = np.where(inside, dom.code, 0)
+    nonzero = inside & (w != 0)
+    complete = None
+    if na == "complete":
+        cols = list(names) + list(dens or [])
+        complete = ~np.isnan(numeric_matrix(design, cols, statistic)).any(axis=1)
+    elif na != "available":
+        raise EstimationError(f"na={na!r} is not 'available' or 'complete'")
+    ones_T = np.asarray(P.sum(axis=1)).ravel()  # sum of w per (group, domain) key
+    n_all = np.bincount(dom.code[nonzero], minlength=D).astype(float)
+    Ty, Tx, N = np.empty((G * D, k)), np.empty((G * D, k)), np.empty((D, k))
+    Tw = np.empty((G * D, k)) if dens is not None else Tx  # sums of w over rows with values
+    Q = np.full((G * D, k), np.nan)
+    own = np.zeros(k, dtype=bool)  # variables whose denominators are their own (missing values)
+    R = info.n_replicates
+    Yr = None if factored else np.empty((D, k, R))
+    Xr = None if factored else np.empty((D, k, R))
+    step = max(1, min(k, _BLOCK_FLOATS // max(n, 1)))
+    for lo in range(0, k, step):
+        hi = min(k, lo + step)
+        Yb = y_all[:, lo:hi] if y_all is not None else numeric_block(design, names[lo:hi], statistic)
+        Xb = None if dens is None else numeric_block(design, dens[lo:hi], statistic)
+        if complete is not None:
+            Yb = np.where(complete[:, None], Yb, np.nan)
+            Xb = None if Xb is None else np.where(complete[:, None], Xb, np.nan)
+        Ty[:, lo:hi] = P @ Yb
+        if Xb is not None:
+            Tx[:, lo:hi] = P @ Xb
+        Tw[:, lo:hi] = ones_T[:, None]
+        N[:, lo:hi] = n_all[:, None]
+        # a missing value inside a domain makes its column's sums NaN: only those columns
+        # are read again, with missing values as a domain (zeroed and not counted)
+        bad = np.isnan(Ty[:, lo:hi].sum(axis=0))
+        if Xb is not None:
+            bad |= np.isnan(Tx[:, lo:hi].sum(axis=0))
+        miss = np.flatnonzero(bad)
+        OK = None
+        if len(miss):
+            okm = ~np.isnan(Yb[:, miss]) if Xb is None else ~(np.isnan(Yb[:, miss]) | np.isnan(Xb[:, miss]))
+            Yb = np.array(Yb)  # a copy: never write to the data or the caller's matrix
+            Yb[:, miss] = np.where(okm, Yb[:, miss], 0.0)
+            Ty[:, lo + miss] = P @ Yb[:, miss]
+            if Xb is not None:
+                Xb = np.array(Xb)
+                Xb[:, miss] = np.where(okm, Xb[:, miss], 0.0)
+                Tx[:, lo + miss] = P @ Xb[:, miss]
+            Tw[:, lo + miss] = P @ okm.astype(float)
+            for c, jj in enumerate(miss):
+                N[:, lo + jj] = np.bincount(dom.code[nonzero & okm[:, c]], minlength=D)
+            OK = np.ones(Yb.shape, dtype=bool)
+            OK[:, miss] = okm
+            own[lo + miss] = True
+        if deff:
+            # the weighted variance of y in the domain, or for a ratio R's deff of the
+            # total of the residual (y - R x) / X: a second pass, no cancellation
+            Yd = Ty[:, lo:hi].reshape(G, D, -1).sum(axis=0)
+            Xd = Tx[:, lo:hi].reshape(G, D, -1).sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                r = Yb - (Yd / Xd)[code] if Xb is None else Yb - (Yd / Xd)[code] * Xb
+            if OK is not None:
+                r[~OK] = 0.0
+            Q[:, lo:hi] = P @ (r * r)
+        if not factored:
+            # explicit replicate weights: rows outside every domain count too (as zeros)
+            Yz = np.where(np.isnan(Yb), 0.0, Yb)
+            Xz = None
+            if kind != "total":
+                Xz = (np.ones(Yb.shape) if OK is None else OK.astype(float)) if Xb is None \
+                    else np.where(np.isnan(Xb), 0.0, Xb)
+            Yr[:, lo:hi], Xr_b = _replicate_sums(info.weights, Yz, Xz, dom)
+            if Xr_b is not None:
+                Xr[:, lo:hi] = Xr_b
+    Y = Ty.reshape(G, D, k).sum(axis=0)
+    X = Tx.reshape(G, D, k).sum(axis=0)
+    W = X if dens is None else Tw.reshape(G, D, k).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = Y if kind == "total" else Y / X
+        s2 = Q.reshape(G, D, k).sum(axis=0) / W * N / (N - 1)
+        if dens is not None:
+            s2 /= X * X
+    if factored:
+        # replicates are PSU multipliers: replicate totals = F' (PSU x domain totals), in
+        # one product; the denominators of variables without missing values are shared
+        if dens is not None:
+            own[:] = True
+        Z = np.concatenate([Ty, Tx[:, own]] + ([] if own.all() else [ones_T[:, None]]), axis=1)
+        parts = (info.factors.T @ Z.reshape(G, -1)).reshape(R, D, -1)
+        Yr = parts[:, :, :k].transpose(1, 2, 0)
+        Xr = np.empty((D, k, R))
+        Xr[:, own] = parts[:, :, k:k + own.sum()].transpose(1, 2, 0)
+        if not own.all():
+            Xr[:, ~own] = parts[:, :, -1].T[:, None, :]
     if kind == "total":
         theta = Yr
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
             theta = Yr / Xr
-    reps = theta.reshape(D, k, -1)
-    var = replicate_variance(design, est, reps)
-    return var, reps
+    return {
+        "estimate": est, "var": replicate_variance(design, est, theta), "n": N, "wsum": W, "s2": s2,
+        "vcov": replicate_vcov(design, est.ravel(), theta.reshape(D * k, R)) if want_vcov else None,
+        "df": np.full(D, float(design.degf())),
+    }
+
+
+def _replicate_sums(Wr: np.ndarray, yz: np.ndarray, xz: np.ndarray | None,
+                    dom: Domains) -> tuple[np.ndarray, np.ndarray | None]:
+    """Replicate sums (D, k, R) of ``yz`` (and ``xz``) under explicit (n x R) weights."""
+    n, k = yz.shape
+    D, R = dom.n, Wr.shape[1]
+    cols = [yz] if xz is None else [yz, xz]
+    outs = [np.empty((D * k, R)) for _ in cols]
+    if D <= 32:
+        # a dense BLAS product per chunk of (domain, variable) columns beats a sparse
+        # product by far although it multiplies the zeros outside each domain
+        step = max(1, 32 // k) if k < 32 else 1
+        for d0 in range(0, D, step):
+            ds = range(d0, min(d0 + step, D))
+            ind = np.stack([dom.code == d for d in ds], axis=1).astype(float)  # (n, |ds|)
+            for z, o in zip(cols, outs):
+                o[d0 * k: (ds[-1] + 1) * k] = (z[:, None, :] * ind[:, :, None]).reshape(n, -1).T @ Wr
+    else:
+        rr, jj = np.nonzero((dom.code >= 0)[:, None] & np.ones((1, k), dtype=bool))
+        key = dom.code[rr] * k + jj
+        for z, o in zip(cols, outs):
+            o[:] = np.asarray(sp.csr_matrix((z[rr, jj], (key, rr)), shape=(D * k, n)) @ Wr)
+    outs = [o.reshape(D, k, R) for o in outs]
+    return outs[0], (outs[1] if xz is not None else None)
 
 
 def _deff(kind: str, deff: Deff, res: dict[str, np.ndarray]) -> np.ndarray:
@@ -347,16 +455,15 @@ def _table(statistic: str, names: Sequence[str], dom: Domains, res: dict[str, np
     if extra:
         for key, vals in extra.items():
             parts[key] = np.tile(np.asarray(vals, dtype=object), D)
-    out = pd.DataFrame(parts)
     for c in dom.by:
-        out[c] = np.repeat(dom.keys[c].to_numpy(), k)
-    out["estimate"] = res["estimate"].ravel()
-    out["se"] = np.sqrt(np.maximum(res["var"].ravel(), 0.0))
-    out["df"] = np.repeat(df, k)
-    out["deff"] = _deff(statistic if statistic != "proportion" else "mean", deff, res).ravel() \
-        if deff else np.nan
-    out["n"] = res["n"].ravel().astype(np.int64)
-    return out
+        parts[c] = np.repeat(dom.keys[c].to_numpy(), k)
+    parts["estimate"] = res["estimate"].ravel()
+    parts["se"] = np.sqrt(np.maximum(res["var"].ravel(), 0.0))
+    parts["df"] = np.repeat(df, k)
+    parts["deff"] = _deff(statistic if statistic != "proportion" else "mean", deff, res).ravel() \
+        if deff else np.full(D * k, np.nan)
+    parts["n"] = res["n"].ravel().astype(np.int64)
+    return pd.DataFrame(parts)  # one construction: a column at a time costs a copy each
 
 
 def mean(design: Design, variables: str | Sequence[str], by: str | Sequence[str] | None = None, *,

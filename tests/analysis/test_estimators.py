@@ -170,6 +170,71 @@ def test_replicates_from_psu_totals_equal_explicit_weights(method: str) -> None:
     np.testing.assert_allclose(r1, r2, rtol=1e-10)
 
 
+def _replicate_pair(method: str = "jkn") -> tuple[Design, Design]:
+    """The same replicate design twice: as PSU factors and as explicit (rows x R) weights."""
+    base = Design(load_api("apistrat"), weights="pw", strata="stype", psu="dnum", nest=True,
+                  lonely_psu="adjust")
+    fact = base.replicate(method)
+    cols = [f"r{i}" for i in range(fact.replicates.n_replicates)]
+    data = pd.concat([base.data, pd.DataFrame(fact.replicates.weights, columns=cols)], axis=1)
+    explicit = Design.from_replicates(data, base.weights, cols, method,
+                                      scale=fact.replicates.scale, rscales=fact.replicates.rscales)
+    return fact, explicit
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_replicate_missing_values_outside_the_domain_do_not_count(which: int) -> None:
+    """A value missing only in rows outside the domain changes nothing in the domain:
+    not its n, not its estimate, not its replicate SE (PSU factors and explicit weights)."""
+    d = _replicate_pair()[which]
+    inside = (d.data["stype"] == "E").to_numpy()
+    y = d.data["api00"].to_numpy(dtype=float).copy()
+    y[~inside & (np.arange(d.n) % 3 == 0)] = np.nan
+    holed = _evolve_data(d, d.data.assign(yh=y))
+    a = analysis.mean(holed, ["yh", "enroll"], mask=inside, deff=True).to_frame()
+    b = analysis.mean(holed, ["api00", "enroll"], mask=inside, deff=True).to_frame()
+    for c in ("estimate", "se", "deff", "n"):
+        np.testing.assert_allclose(a[c], b[c], rtol=1e-12)
+    assert not np.isnan(a["se"]).any()
+
+
+def _evolve_data(d: Design, data: pd.DataFrame) -> Design:
+    """The design with extra columns (same rows, weights and replicates)."""
+    if d.replicates.factors is not None:
+        base = Design(data, weights="pw", strata="stype", psu="dnum", nest=True, lonely_psu="adjust")
+        return base.replicate(d.replicates.method)
+    return Design.from_replicates(data, d.weights, list(d.replicates.columns), d.replicates.method,
+                                  scale=d.replicates.scale, rscales=d.replicates.rscales)
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_replicate_blocks_of_variables_equal_one_block(which: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Replicate designs read variables in blocks bounded in memory; blocks of one or
+    two variables give the one-block answer (missing values, deff, domains, ratios)."""
+    import analysis.estimators as est
+
+    d = _replicate_pair()[which]
+    names = ["api00", "target", "api99", "meals", "acs.k3"]  # target and acs.k3 have missing values
+    floats = ["target", "acs.k3", "acs.46", "acs.core"]  # all float64: read as one block
+    calls = [lambda: analysis.mean(d, names, by="sch.wide", deff=True, vcov=True),
+             lambda: analysis.mean(d, floats, by="stype", deff="replace"),
+             lambda: analysis.total(d, names, deff="replace", na="complete"),
+             lambda: analysis.ratio(d, ["api00", "target", "meals"], "acs.46", by="stype", deff=True),
+             lambda: analysis.proportion(d, "awards", by="stype")]
+    whole = [c() for c in calls]
+    assert d.data[["target", "acs.k3", "acs.46"]].isna().any().all()
+    assert (d.data[floats].dtypes == np.float64).all()
+    for rows in (1, 2):
+        monkeypatch.setattr(est, "_BLOCK_FLOATS", rows * d.n)
+        for c, ref in zip(calls, whole):
+            got = c()
+            a, b = got.to_frame(), ref.to_frame()
+            for col in ("estimate", "se", "deff", "n", "df"):
+                np.testing.assert_allclose(a[col].to_numpy(float), b[col].to_numpy(float), rtol=1e-12)
+            if ref.vcov is not None:
+                np.testing.assert_allclose(got.vcov, ref.vcov, rtol=1e-10, atol=1e-14)
+
+
 def test_rows_with_missing_by_value_are_in_no_domain() -> None:
     s = load_api("apistrat")
     s2 = s.assign(g=s["stype"].where(np.arange(len(s)) % 4 != 0))  # a quarter missing
