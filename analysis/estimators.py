@@ -47,6 +47,7 @@ Deff = bool | Literal["replace"]
 NA = Literal["available", "complete"]
 _CHUNK = 10  # variables per pass: bounds memory at cells x _CHUNK floats
 _PARALLEL_ROWS = 200_000  # below this, threads cost more than they save
+_PARALLEL_CELLS = 50_000  # variances per variable on the pool from this many cells
 _BLOCK_FLOATS = 4_000_000  # replicate designs: variables are read in blocks of rows x step <= this
 _POOL = ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) if (os.cpu_count() or 1) > 1 else None
 
@@ -91,6 +92,16 @@ class _Chunk:
 
 def _scatter(idx: CellIndex, chunk: _Chunk, jj: int, y: np.ndarray, x: np.ndarray | None) -> None:
     """Fill column ``jj`` of the chunk's cell sums from one variable (and denominator)."""
+    if chunk.Q is None:
+        a = idx.wsum_column(y)
+        b = idx.wsum_column(x) if x is not None else None
+        # a missing value in a cell makes the sum NaN (rows in no cell never count):
+        # only then are the rows with values found and the column summed again
+        if not (np.isnan(a.sum()) or (b is not None and np.isnan(b.sum()))):
+            chunk.A[:, jj] = a
+            if b is not None:
+                chunk.B[:, jj] = b
+            return
     miss = np.isnan(y) if x is None else np.isnan(y) | np.isnan(x)
     if miss.any():
         chunk.miss[jj] = ~miss
@@ -103,6 +114,21 @@ def _scatter(idx: CellIndex, chunk: _Chunk, jj: int, y: np.ndarray, x: np.ndarra
         ok = ~miss
         chunk.c[jj] = y[ok].mean() if ok.any() else 0.0
         chunk.Q[:, jj] = idx.wsum_column(np.where(miss, 0.0, (y - chunk.c[jj]) ** 2))
+
+
+def _variances(design: Design, idx: CellIndex, A: np.ndarray, B: np.ndarray, ratio: np.ndarray,
+               denom: np.ndarray, present: list[np.ndarray] | None) -> np.ndarray:
+    """``ratio_variance`` a variable at a time, so that its (cells,) columns stay in
+    cache through every stage; on the pool when there are many cells."""
+    def one(jj: int) -> np.ndarray:
+        c = slice(jj, jj + 1)
+        pres = None if present is None else [p[:, c] for p in present]
+        return ratio_variance(design, idx, A[:, c], B[:, c], ratio[:, c], denom[:, c], pres)
+
+    m = A.shape[1]
+    if _POOL is not None and idx.n_cells >= _PARALLEL_CELLS and m > 1:
+        return np.concatenate(list(_POOL.map(one, range(m))), axis=1)
+    return np.concatenate([one(jj) for jj in range(m)], axis=1)
 
 
 def _columns(design: Design, names: Sequence[str], statistic: str, lo: int, hi: int,
@@ -159,8 +185,9 @@ def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, do
         hi = min(lo + _CHUNK, k)
         m = hi - lo
         # one scatter per variable on its column, used in place: no n x k matrix
-        A = np.empty((C, m))
-        B = np.empty((C, m)) if dens is not None else None
+        # column-major: each variable's cell sums are contiguous, for the per-variable variances
+        A = np.empty((C, m), order="F")
+        B = np.empty((C, m), order="F") if dens is not None else None
         Q = np.empty((C, m)) if deff else None
         c = np.zeros(m)
         chunk = _Chunk(A=A, B=B, Q=Q, c=c, miss={})
@@ -187,7 +214,7 @@ def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, do
             N_d[:, cols] = idx.by_domain(idx.sum(ok * wz[:, None]))
         if dens is None:
             if len(cols):
-                B = np.repeat(base[:, :1], m, axis=1)
+                B = np.asfortranarray(np.repeat(base[:, :1], m, axis=1))
                 B[:, cols] = W_miss
             else:
                 B = np.broadcast_to(base[:, :1], (C, m))
@@ -223,7 +250,7 @@ def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, do
                 present = [_bincount2(sgrp[sinv] * D + sdom[sinv], rows_with.astype(float),
                                       design.stages[s].n_groups * D) > 0
                            for s, (sinv, sgrp, sdom) in enumerate(idx.stage_cells)]
-            out["var"][:, lo:hi] = ratio_variance(design, idx, A, np.asarray(B), ratio, denom, present)
+            out["var"][:, lo:hi] = _variances(design, idx, A, np.asarray(B), ratio, denom, present)
     vcov = None
     if row_level or want_vcov:
         est = out["estimate"]

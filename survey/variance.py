@@ -162,13 +162,21 @@ def _stage_term(st: Stage, t: np.ndarray, idx: CellIndex, s: int, lonely: str,
     k = t.shape[1]
     G = st.n_groups
     inv, u_group, u_dom = idx.stage_cells[s]
+    shape = idx._agg.get(f"shape{s}")
+    if shape is None:  # the structure of this stage's cells, the same for every variable
+        order = None
+        if len(u_group) == len(inv) and not (inv[1:] > inv[:-1]).all():
+            order = np.argsort(inv)
+        gd = u_group * D + u_dom  # (group, domain) code of each unit-cell
+        n_cells = np.bincount(gd, minlength=G * D).astype(float)
+        shape = idx._agg[f"shape{s}"] = (order, gd, n_cells)
+    order, gd, n_cells = shape
     if len(u_group) < len(inv):
         tu = idx.aggregate(f"unit{s}", inv, len(u_group), t)
-    elif (inv[1:] > inv[:-1]).all():
+    elif order is None:
         tu = t  # cells are already this stage's units, in order
     else:
-        tu = t[np.argsort(inv)]
-    gd = u_group * D + u_dom  # (group, domain) code of each unit-cell
+        tu = t[order]
     n_g = st.n_units
     f = st.fpc_factor
     lonely_g = n_g == 1
@@ -180,7 +188,6 @@ def _stage_term(st: Stage, t: np.ndarray, idx: CellIndex, s: int, lonely: str,
     dev = tu - gmean[gd]
     dev *= dev
     ss = idx.aggregate(f"group{s}", gd, G * D, dev)
-    n_cells = np.bincount(gd, minlength=G * D).astype(float)
     absent = np.repeat(n_g, D) - n_cells
     ss += absent[:, None] * gmean * gmean
     scale = np.where(n_g > 1, f * n_g / np.maximum(n_g - 1, 1), f)

@@ -250,17 +250,33 @@ def test_rows_with_missing_by_value_are_in_no_domain() -> None:
 
 
 def test_threaded_scatter_equals_sequential(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Large designs scatter columns on a thread pool; the numbers must not change."""
+    """Large designs scatter columns, and take each column's variance, on a thread pool;
+    the numbers must not change (two stages with fpc; lonely PSUs averaged; missing
+    values; with and without design effects; ratios)."""
     import analysis.estimators as est
 
     c2 = load_api("apiclus2")
-    d = Design(c2, psu=["dnum", "snum"], fpc=["fpc1", "fpc2"])
-    names = ["api00", "enroll", "api99", "meals", "ell"]
-    seq = analysis.mean(d, names, by="stype", deff=True).to_frame()
-    monkeypatch.setattr(est, "_PARALLEL_ROWS", 0)
-    assert est._POOL is not None or (os.cpu_count() or 1) == 1
-    par = analysis.mean(d, names, by="stype", deff=True).to_frame()
-    pd.testing.assert_frame_equal(seq, par)
-    r1 = analysis.ratio(d, "api00", "api99", deff=True).to_frame()
+    s = load_api("apistrat")
+    designs = [Design(c2, psu=["dnum", "snum"], fpc=["fpc1", "fpc2"]),
+               Design(s, weights="pw", strata="stype", psu="dnum", nest=True, lonely_psu="average")]
+    names = ["api00", "enroll", "api99", "meals", "acs.k3", "target"]  # the last two have missing values
+
+    def run() -> list[pd.DataFrame]:
+        out = []
+        for d in designs:
+            have = [v for v in names if v in d.data.columns]
+            for deff in (False, True):
+                out.append(analysis.mean(d, have, by="stype", deff=deff).to_frame())
+                out.append(analysis.total(d, have, deff=deff).to_frame())
+            out.append(analysis.ratio(d, ["api00", "meals"], "api99", by="stype", deff=True).to_frame())
+        return out
+
     monkeypatch.setattr(est, "_PARALLEL_ROWS", 10**9)
-    pd.testing.assert_frame_equal(r1, analysis.ratio(d, "api00", "api99", deff=True).to_frame())
+    monkeypatch.setattr(est, "_PARALLEL_CELLS", 10**9)
+    seq = run()
+    monkeypatch.setattr(est, "_PARALLEL_ROWS", 0)
+    monkeypatch.setattr(est, "_PARALLEL_CELLS", 0)
+    assert est._POOL is not None or (os.cpu_count() or 1) == 1
+    for a, b in zip(seq, run()):
+        pd.testing.assert_frame_equal(a, b)
+    assert all(((t["n"] == 0) == t["se"].isna()).all() for t in seq)  # NaN only for empty domains
