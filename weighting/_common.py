@@ -97,7 +97,8 @@ def cell_codes(data: pd.DataFrame, columns: Sequence[str], active: np.ndarray | 
         codes[act] = inner
         keys = g.size().index.to_frame(index=False)
     codes = np.asarray(codes, dtype=np.int64)
-    codes[~act] = -1
+    if not act.all():
+        codes[~act] = -1
     return codes, keys.reset_index(drop=True)
 
 

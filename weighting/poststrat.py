@@ -16,6 +16,7 @@ import pandas as pd
 
 from survey.design import Design
 from survey.errors import WeightingError
+from survey.variance import _dense_codes
 from weighting._common import as_list, group_sums, new_design
 from weighting.totals import Margin, match_margin, parse_totals
 
@@ -159,32 +160,70 @@ def poststratify(design: Design, by: str | Sequence[str], totals, *, name: str =
 
 
 def _rake_arrays(w: np.ndarray, cells: list[tuple[np.ndarray, np.ndarray, int]], tol: float,
-                 max_iter: int, names: list[str]) -> tuple[np.ndarray, list[np.ndarray], int]:
+                 max_iter: int, names: list[str], keep_after: bool = True
+                 ) -> tuple[np.ndarray, list[np.ndarray], int, list[tuple[np.ndarray, np.ndarray]]]:
     """Iterative proportional fitting of w (n,) or W (n, R) to every margin.
 
-    Returns the weights, the weights after each margin in the last sweep, and the
-    number of sweeps. Convergence: every margin within ``tol`` (relative) of its totals.
+    Rows with the same category in every margin are scaled by the same factors, so
+    the fitting runs on the table of the margins' cross-classes (its weight sums, once)
+    and the rows are scaled once at the end: the sweeps cost nothing per row.
+    Returns the weights, the weights after each margin in the last sweep (when
+    ``keep_after``; the last is the result), the number of sweeps, and each margin's
+    weighted counts before and after. Convergence: every margin within ``tol``
+    (relative) of its totals.
     """
+    n = w.shape[0]
+    act = np.ones(n, dtype=bool)
+    for codes, _, _ in cells:
+        act &= codes >= 0
+    sizes = [k for _, _, k in cells]
+    if np.prod(sizes, dtype=float) <= 4 * n + 1024:
+        # mixed-radix cross-class code; each cross-class's categories by arithmetic
+        size = int(np.prod(sizes))
+        key = np.zeros(n, dtype=np.int64)
+        for codes, _, k in cells:
+            key *= k
+            key += codes
+        key[~act] = -1
+        cell = np.arange(size)
+        stride = np.cumprod([1, *sizes[::-1]])[:-1][::-1]
+        cats = [(cell // st) % k for st, k in zip(stride, sizes)]
+    else:  # many categories: number the observed cross-classes only
+        key = np.zeros(n, dtype=np.int64)
+        size = 1
+        for codes, _, k in cells:
+            key, uniq = _dense_codes(np.where(act, key * k + codes, -1), size * k)
+            size = len(uniq)
+        first = np.zeros(size, dtype=np.int64)
+        rows = np.flatnonzero(act)[::-1]
+        first[key[rows]] = rows  # the first row of each cross-class
+        cats = [codes[first] for codes, _, _ in cells]
+    W0 = group_sums(key, w, size)  # (size,) or (size, R)
+    F = np.ones(W0.shape)
     after: list[np.ndarray] = []
     worst, j = np.inf, 0
     for it in range(1, max_iter + 1):
         after = []
         worst, j = 0.0, 0
-        for i, (codes, tot, k) in enumerate(cells):
-            s = group_sums(codes, w, k)
+        for i, (cat, (_, tot, k)) in enumerate(zip(cats, cells)):
+            s = group_sums(cat, W0 * F, k)
             with np.errstate(divide="ignore", invalid="ignore"):
                 f = tot / s if w.ndim == 1 else tot[:, None] / s
                 # relative distance of the margin from its totals before this step
                 e = float(np.max(np.abs(1 / f - 1))) if f.size else 0.0
             if not e <= worst:  # NaN counts as worst
                 worst, j = e, i
-            w = _scale(w, codes, f)
-            after.append(w)
+            F = F * f[cat]
+            after.append(F)
         if not np.isfinite(worst):
             raise WeightingError(f"raking failed at margin {names[j]!r}: a category lost all its weight",
                                  hint="collapse small categories")
         if worst < tol:
-            return w, after, it
+            sums = [(group_sums(cat, W0, k), group_sums(cat, W0 * F, k)) for cat, (_, _, k) in zip(cats, cells)]
+            if not keep_after:
+                return _expand(w, key, act, F), [], it, sums
+            rows_after = [_expand(w, key, act, a) for a in after]
+            return rows_after[-1], rows_after, it, sums
     raise WeightingError(
         f"raking did not converge in {max_iter} iterations: margin {names[j]!r} is still "
         f"{worst:.3g} (relative) from its totals (tolerance {tol:g})",
@@ -192,14 +231,11 @@ def _rake_arrays(w: np.ndarray, cells: list[tuple[np.ndarray, np.ndarray, int]],
              "max_iter, loosen tol, or collapse categories of that margin")
 
 
-def _scale(w: np.ndarray, codes: np.ndarray, f: np.ndarray) -> np.ndarray:
-    if codes.min(initial=0) >= 0:
-        return w * f[codes]
-    act = codes >= 0
-    c = np.maximum(codes, 0)
-    if w.ndim == 1:
-        return np.where(act, w * f[c], w)
-    return np.where(act[:, None], w * f[c], w)
+def _expand(w: np.ndarray, key: np.ndarray, act: np.ndarray, F: np.ndarray) -> np.ndarray:
+    """Row weights from the cross-class factors: ``w * F[cross-class]`` (inactive rows kept)."""
+    if act.all():
+        return w * F[key]
+    return np.where(act if w.ndim == 1 else act[:, None], w * F[np.maximum(key, 0)], w)
 
 
 def rake(design: Design, margins, *, tol: float = 1e-10, max_iter: int = 100,
@@ -246,13 +282,13 @@ def rake(design: Design, margins, *, tol: float = 1e-10, max_iter: int = 100,
         cells.append((codes, tot, len(tot)))
         tables.append(pd.DataFrame({"margin": m.name, "level": list(levels), "total": tot}))
     names = [m.name for m in ms]
-    new_w, after, iters = _rake_arrays(w, cells, tol, max_iter, names)
+    new_w, after, iters, sums = _rake_arrays(w, cells, tol, max_iter, names)
     table = pd.concat(tables, ignore_index=True)
-    table["before"] = np.concatenate([group_sums(c, w, k) for c, _, k in cells])
-    table["after"] = np.concatenate([group_sums(c, new_w, k) for c, _, k in cells])
+    table["before"] = np.concatenate([b for b, _ in sums])
+    table["after"] = np.concatenate([a for _, a in sums])
     cal = Raking(codes=tuple(c for c, _, _ in cells), n_cells=tuple(k for _, _, k in cells),
                  weights=tuple(after), margins=tuple(names), iterations=iters, table=table)
     rep = None
     if design.replicates is not None:
-        rep, _, _ = _rake_arrays(design.replicates.weights, cells, tol, max_iter, names)
+        rep, _, _, _ = _rake_arrays(design.replicates.weights, cells, tol, max_iter, names, keep_after=False)
     return new_design(design, new_w, name, calibration=cal, replicate_values=rep)

@@ -191,7 +191,7 @@ def match_margin(data: pd.DataFrame, margin: Margin, active: np.ndarray,
             f"margin {margin.name!r}: category {lev!r} is in the sample but has no population total",
             column=margin.columns[0],
             hint=f"add a total for {lev!r} (totals were given for {list(margin.levels)[:10]})")
-    out = np.where(codes >= 0, pos[np.maximum(codes, 0)], -1)
+    out = np.append(pos, -1)[codes]  # code -1 (inactive rows) picks the trailing -1
     totals = np.asarray(keep_tot, dtype=float)
     if sample_w is not None:
         from weighting._common import group_sums

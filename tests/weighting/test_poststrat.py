@@ -104,3 +104,41 @@ def test_poststratify_bad_inputs():
     # a zero total for a category absent from the sample is dropped, as R does
     p = weighting.poststratify(dclus1(), "stype", {**POP_TYPES, "X": 0})
     assert p.w.sum() == pytest.approx(6194)
+
+
+def _naive_rake(w: np.ndarray, codes: list[np.ndarray], totals: list[np.ndarray], sweeps: int) -> np.ndarray:
+    """Row-by-row iterative proportional fitting, the textbook loop, as a reference."""
+    w = w.copy()
+    for _ in range(sweeps):
+        for c, t in zip(codes, totals):
+            w = w * (t / np.bincount(c, weights=w, minlength=len(t)))[c]
+    return w
+
+
+@pytest.mark.parametrize("levels", [(3, 4, 2), (20, 25, 30)])  # few cross-classes, and more than rows
+def test_rake_on_cross_classes_equals_row_by_row_fitting(levels: tuple[int, int, int]) -> None:
+    """Raking runs on the table of the margins' cross-classes; scaled back to rows it
+    must equal the row-by-row fitting, whether the cross-classes are few (a direct
+    code) or outnumber the rows (only the observed ones are numbered)."""
+    from survey import Design
+
+    rng = np.random.default_rng(7)
+    n = 400
+    cols = {f"m{i}": rng.permutation(np.arange(n) % k) for i, k in enumerate(levels)}
+    df = pd.DataFrame({**cols, "w": rng.uniform(1, 3, n), "id": np.arange(n)})
+    N = 2.0 * df["w"].sum()
+    totals = [np.bincount(df[c], weights=rng.uniform(0.8, 1.2, n), minlength=k) / n * N
+              for c, k in zip(cols, levels)]
+    totals = [t * N / t.sum() for t in totals]
+    margins = {c: dict(enumerate(t)) for c, t in zip(cols, totals)}
+    d = Design(df, weights="w", psu="id")
+    raked = weighting.rake(d, margins, tol=1e-13, max_iter=500)
+    iters = raked.calibrations[-1].iterations
+    ref = _naive_rake(df["w"].to_numpy(), [df[c].to_numpy() for c in cols], totals, iters)
+    np.testing.assert_allclose(raked.w, ref, rtol=1e-10)
+    for c, t in zip(cols, totals):
+        np.testing.assert_allclose(np.bincount(df[c], weights=raked.w, minlength=len(t)), t, rtol=1e-12)
+    table = raked.calibrations[-1].table
+    np.testing.assert_allclose(table["after"], np.concatenate(totals), rtol=1e-12)
+    np.testing.assert_allclose(table["before"], np.concatenate(
+        [np.bincount(df[c], weights=df["w"], minlength=len(t)) for c, t in zip(cols, totals)]), rtol=1e-12)
