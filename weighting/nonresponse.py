@@ -86,10 +86,11 @@ def _collapse(keys: pd.DataFrame, resp: np.ndarray, minimum: int, policy: str) -
     parent = keys.iloc[:, :-1].astype(str).agg("|".join, axis=1).to_numpy() if keys.shape[1] > 1 \
         else np.zeros(C, dtype=object)
     merged: list[tuple[str, str]] = []
+    stuck: set[int] = set()  # cells left small: nothing to merge with in their higher-level cell
     while True:
         roots = np.unique(target)
         counts = np.bincount(target, weights=resp, minlength=C)
-        small = [r for r in roots if counts[r] < minimum]
+        small = [r for r in roots if counts[r] < minimum and r not in stuck]
         if not small:
             return target, merged
         r = small[0]
@@ -103,7 +104,8 @@ def _collapse(keys: pd.DataFrame, resp: np.ndarray, minimum: int, policy: str) -
                 raise WeightingError("nonresponse cell has no respondents and nothing to merge with "
                                      "inside its higher-level cell", key=cell_label(keys, r),
                                      hint="use coarser cells")
-            return target, merged  # left small; reported by the caller
+            stuck.add(r)  # left small (reported by the caller); the other cells go on
+            continue
         nxt = [x for x in same if x > r]
         into = nxt[0] if nxt else same[-1]
         target[target == r] = into

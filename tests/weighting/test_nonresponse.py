@@ -129,3 +129,23 @@ def test_simulation_propensity_and_calibration_remove_the_nonresponse_bias():
     assert np.mean(raw) - truth < -0.7
     assert abs(np.mean(prop) - truth) < 0.1
     assert abs(np.mean(cal) - truth) < 0.1
+
+
+def test_a_cell_left_small_does_not_stop_the_collapse_of_later_cells():
+    """Stratum 0 has 2 respondents in all (fewer than 3, nothing to merge with): it is
+    left small and reported, and stratum 1's empty migrant cell is still merged."""
+    df = _sample(4)
+    s0 = np.flatnonzero(df["stratum"] == 0)
+    keep = [s0[(df["group"].to_numpy()[s0] == g)][0] for g in ("migrant", "none")]
+    df.loc[s0, "resp"] = False
+    df.loc[keep, "resp"] = True
+    df.loc[(df["stratum"] == 1) & (df["group"] == "migrant"), "resp"] = False
+    with pytest.warns(SurveyWarning, match=r"stratum=1, group=migrant -> stratum=1, group=none.*"
+                                           r"still below 3: stratum=0, group=migrant"):
+        d = weighting.nonresponse(_design(df), "resp", ["stratum", "group"], min_respondents=3,
+                                  collapse="next")
+    t = d.calibrations[-1].table.set_index("cell")
+    # a merged cell is named by its first member
+    assert len(t) == 6 and t.loc["stratum=0, group=migrant", "respondents"] == 2
+    assert t.loc["stratum=1, group=migrant", "merged"] == "stratum=1, group=migrant, stratum=1, group=none"
+    assert d.w.sum() == pytest.approx(df["w"].sum(), rel=1e-12)
