@@ -84,16 +84,46 @@ def _as_list(x: str | Sequence[str | None] | None) -> list[str | None]:
     return list(x)
 
 
+def _dense(v: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Sorted dense codes of integers by counting (O(n), no hashing or sorting) when
+    their range is small; None otherwise."""
+    if len(v) == 0:
+        return None
+    lo, hi = int(v.min()), int(v.max())
+    if hi - lo > 4 * len(v) + 1024:
+        return None
+    seen = np.zeros(hi - lo + 1, dtype=bool)
+    seen[v - lo] = True
+    lookup = np.cumsum(seen) - 1
+    return lookup[v - lo], np.flatnonzero(seen) + lo
+
+
 def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of the sorted distinct values (as ``pd.factorize(sort=True)``)."""
+    arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if arr.dtype.kind in "iu":
+        fast = _dense(arr.astype(np.int64, copy=False))
+        if fast is not None:
+            return fast[0], fast[1].astype(arr.dtype)
     codes, uniques = pd.factorize(values, sort=True)
     return codes.astype(np.int64), np.asarray(uniques)
 
 
 def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Codes of the pairs (a, b), dense from 0."""
+    """Codes of the pairs (a, b), dense from 0, in (a, b) order."""
     key = a.astype(np.int64) * (int(b.max()) + 1 if len(b) else 1) + b
+    fast = _dense(key)
+    if fast is not None:
+        return fast[0]
     codes, _ = pd.factorize(key, sort=True)
     return codes.astype(np.int64)
+
+
+def _first_rows(codes: np.ndarray) -> np.ndarray:
+    """The first row of each code 0..K-1 (every code present), in O(n)."""
+    first = np.full(int(codes.max()) + 1 if len(codes) else 0, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return first
 
 
 @dataclass(frozen=True, eq=False)
@@ -470,7 +500,7 @@ def _build(data: pd.DataFrame, weights: str | None, strata: list[str | None], ps
         else:
             sc, s_uniq = np.zeros(n, dtype=np.int64), np.array([""], dtype=object)
         group = _combine(parent_unit, sc)
-        first = np.unique(group, return_index=True)[1]
+        first = _first_rows(group)
         labels = _GroupLabels(data, s, scol, psu[s - 1] if s else None, first)
         if ucol is not None:
             _check_missing(data, ucol, "PSU" if s == 0 else f"stage-{s + 1} unit")
@@ -487,14 +517,16 @@ def _build(data: pd.DataFrame, weights: str | None, strata: list[str | None], ps
         unit = _combine(parent_unit, uc)
         if nest:
             unit = _combine(group, unit)
-        unit_first = np.unique(unit, return_index=True)[1]
+        elif s > 0 and scol is not None and ucol is not None:
+            _check_nested_below(unit, group, data, s, scol, ucol, psu[s - 1])
+        unit_first = _first_rows(unit)
         unit_group = group[unit_first]
         n_units = np.bincount(unit_group).astype(float)
         if fcol is not None:
             popsize = _fpc_popsize(data, fcol, group, n_units, labels, s + 1)
         else:
             popsize = np.full(len(n_units), np.inf)
-        g_first = np.unique(group, return_index=True)[1]
+        g_first = first
         stages.append(Stage(
             group=group, unit=unit, unit_group=unit_group, n_units=n_units, popsize=popsize,
             parent=parent_unit[g_first], group_labels=labels,
@@ -513,16 +545,41 @@ def _build(data: pd.DataFrame, weights: str | None, strata: list[str | None], ps
 
 def _check_nested(uc: np.ndarray, sc: np.ndarray, u_uniq: np.ndarray, s_uniq: np.ndarray,
                   ucol: str, scol: str) -> None:
-    pairs = pd.DataFrame({"u": uc, "s": sc}).drop_duplicates()
-    dup = pairs["u"].duplicated(keep=False).to_numpy()
-    if dup.any():
-        u = int(pairs["u"].to_numpy()[dup][0])
-        in_strata = sorted(str(s_uniq[x]) for x in pairs["s"].to_numpy()[pairs["u"].to_numpy() == u])
+    U = len(u_uniq)
+    s_min = np.full(U, len(s_uniq), dtype=np.int64)
+    s_max = np.full(U, -1, dtype=np.int64)
+    np.minimum.at(s_min, uc, sc)
+    np.maximum.at(s_max, uc, sc)
+    split = np.flatnonzero(s_min != s_max)  # PSUs found in more than one stratum
+    if len(split):
+        u = int(split[0])
+        in_strata = sorted(str(s_uniq[x]) for x in np.unique(sc[uc == u]))
         raise DesignError(
             f"PSU is not nested in strata: it appears in strata {', '.join(in_strata)}",
             column=ucol, psu=str(u_uniq[u]),
             hint=f"if PSU ids restart within each {scol!r}, pass nest=True",
         )
+
+
+def _check_nested_below(unit: np.ndarray, group: np.ndarray, data: pd.DataFrame, s: int,
+                        scol: str, ucol: str, parent_col: str | None) -> None:
+    """Units of a later stage must each lie in one of that stage's strata."""
+    U = int(unit.max()) + 1
+    g_min = np.full(U, np.iinfo(np.int64).max, dtype=np.int64)
+    g_max = np.full(U, -1, dtype=np.int64)
+    np.minimum.at(g_min, unit, group)
+    np.maximum.at(g_max, unit, group)
+    split = np.flatnonzero(g_min != g_max)
+    if len(split):
+        rows = np.flatnonzero(unit == split[0])
+        r = int(rows[0])
+        in_strata = sorted({str(x) for x in data[scol].to_numpy()[rows]})
+        where = f" in {parent_col} {data[parent_col].iloc[r]!s}" if parent_col else ""
+        raise DesignError(
+            f"stage-{s + 1} unit {data[ucol].iloc[r]!s}{where} is not nested in the stage-{s + 1} "
+            f"strata: it appears in strata {', '.join(in_strata)}",
+            column=ucol, row=r + 1,
+            hint=f"if {ucol!r} ids restart within each {scol!r}, pass nest=True; otherwise check the ids")
 
 
 def _check_lonely(stages: Sequence[Stage], lonely_psu: str, psu: Sequence[str | None]) -> None:

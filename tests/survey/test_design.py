@@ -67,6 +67,21 @@ def test_psus_not_nested_in_strata(strat: pd.DataFrame) -> None:
     assert d.stages[0].n_unit_total == df.groupby(["stype", "psu"]).ngroups
 
 
+def test_later_stage_units_not_nested_in_their_strata_is_a_clear_error() -> None:
+    """A stage-2 unit found in two stage-2 strata of its PSU was an IndexError deep in
+    the build; it is a DesignError naming the unit, its PSU, the strata and the row."""
+    df = pd.DataFrame({"st": np.repeat([1, 2], 12), "psu": np.repeat([11, 12, 21, 22], 6),
+                       "ssu": np.tile([1, 1, 2, 2, 3, 3], 4), "w": 2.0})
+    df["sst"] = np.tile(["a", "b", "a", "b", "a", "b"], 4)  # ssu 1 is in strata a and b
+    with pytest.raises(DesignError) as e:
+        Design(df, weights="w", strata=["st", "sst"], psu=["psu", "ssu"])
+    msg = str(e.value)
+    assert "stage-2 unit 1 in psu 11" in msg and "strata a, b" in msg and "nest=True" in msg
+    assert e.value.column == "ssu" and e.value.row == 1
+    nested = Design(df, weights="w", strata=["st", "sst"], psu=["psu", "ssu"], nest=True)
+    assert nested.stages[1].n_unit_total == 24  # each (stratum, id) a unit of its own
+
+
 def test_fpc_smaller_than_sample(strat: pd.DataFrame) -> None:
     df = strat.assign(fpc=np.where(strat["stype"] == "H", 10, strat["fpc"]))
     with pytest.raises(DesignError) as e:
