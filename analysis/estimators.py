@@ -139,6 +139,17 @@ def _columns(design: Design, names: Sequence[str], statistic: str, lo: int, hi: 
     return y
 
 
+def _complete_rows(design: Design, names: Sequence[str], dens: Sequence[str] | None, statistic: str,
+                   na: str) -> np.ndarray | None:
+    """Rows with a value in every variable (``na="complete"``), or None (``"available"``)."""
+    if na == "complete":
+        cols = list(names) + list(dens or [])
+        return ~np.isnan(numeric_matrix(design, cols, statistic)).any(axis=1)
+    if na != "available":
+        raise EstimationError(f"na={na!r} is not 'available' or 'complete'")
+    return None
+
+
 def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, dom: Domains,
             kind: str, *, statistic: str, deff: bool = False, want_vcov: bool = False,
             na: str = "available", y_all: np.ndarray | None = None) -> dict[str, np.ndarray]:
@@ -165,12 +176,7 @@ def _linear(design: Design, names: Sequence[str], dens: Sequence[str] | None, do
         if cached:
             design._cache["cell_base"] = base
     base_d = idx.by_domain(base)
-    complete = None
-    if na == "complete":
-        cols = list(names) + list(dens or [])
-        complete = ~np.isnan(numeric_matrix(design, cols, statistic)).any(axis=1)
-    elif na != "available":
-        raise EstimationError(f"na={na!r} is not 'available' or 'complete'")
+    complete = _complete_rows(design, names, dens, statistic, na)
     out = {key: np.full((D, k), np.nan) for key in ("estimate", "var", "n", "wsum", "s2")}
     row_level = bool(design.calibrations)
     present_rows = design.lonely_psu == "average" and not design.calibrations
@@ -337,12 +343,7 @@ def _replicate_linear(design: Design, names: Sequence[str], dens: Sequence[str] 
     inside = dom.code >= 0
     code = np.where(inside, dom.code, 0)
     nonzero = inside & (w != 0)
-    complete = None
-    if na == "complete":
-        cols = list(names) + list(dens or [])
-        complete = ~np.isnan(numeric_matrix(design, cols, statistic)).any(axis=1)
-    elif na != "available":
-        raise EstimationError(f"na={na!r} is not 'available' or 'complete'")
+    complete = _complete_rows(design, names, dens, statistic, na)
     ones_T = np.asarray(P.sum(axis=1)).ravel()  # sum of w per (group, domain) key
     n_all = np.bincount(dom.code[nonzero], minlength=D).astype(float)
     Ty, Tx, N = np.empty((G * D, k)), np.empty((G * D, k)), np.empty((D, k))
