@@ -44,7 +44,12 @@ def rerun_on_replicates(design: Design, steps: Sequence[Step], method: str = "jk
     Each step adjusts all replicates at once (one array operation per cell or
     margin; Newton systems for calibration are batched), as R's ``svrepdesign``
     methods of ``postStratify``/``rake``/``calibrate`` do one replicate at a time.
-    Propensity classes are estimated once on the full sample and kept fixed.
+    :func:`weighting.nonresponse` with ``method="propensity"`` refits the response
+    model and recomputes the propensity classes on every replicate (its default
+    ``refit="each"``; the R fits are one batched Newton iteration); ``refit="once"``
+    keeps the full-sample classes, which leaves their variability out of the SEs.
+    A nonresponse cell left without respondents by a replicate is collapsed in that
+    replicate under ``collapse="next"``.
 
     References
     ----------
