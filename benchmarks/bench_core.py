@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _timing import timed
 
 import analysis
 from survey import Design
@@ -41,13 +42,6 @@ def make_data(rows: int, strata: int = 20, psus: int = 100_000, domains: int = 1
     return df
 
 
-def timed(fn, repeat: int = 3) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
 
 
 def ours(df: pd.DataFrame, names: list[str]) -> dict[str, float]:

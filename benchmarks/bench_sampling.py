@@ -18,12 +18,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _timing import timed
 
 import sampling
 
@@ -31,13 +31,6 @@ N_EAS, N_STRATA, N_SELECT, N_HH = 100_000, 20, 1_000, 300_000
 TAKE = {"emigrant": 7, "returnee": 7, "none": 7}
 
 
-def _best(fn, repeats: int = 10) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def make_data(seed: int = 2026):
@@ -66,14 +59,14 @@ def make_data(seed: int = 2026):
 
 def bench_ours(frame, alloc, eas, listing) -> dict:
     return {
-        "eas": _best(lambda: sampling.select_eas(frame, alloc, rng=3)),
-        "eas_sorted": _best(
-            lambda: sampling.select_eas(frame, alloc, sort_by="district", serpentine=True, rng=3)
+        "eas": timed(lambda: sampling.select_eas(frame, alloc, rng=3), 10),
+        "eas_sorted": timed(
+            lambda: sampling.select_eas(frame, alloc, sort_by="district", serpentine=True, rng=3), 10
         ),
-        "hh": _best(
-            lambda: sampling.select_households(listing, TAKE, method="srs", reserve=0, rng=3)
+        "hh": timed(
+            lambda: sampling.select_households(listing, TAKE, method="srs", reserve=0, rng=3), 10
         ),
-        "hh_full": _best(lambda: sampling.select_households(listing, TAKE, eas=eas, rng=3)),
+        "hh_full": timed(lambda: sampling.select_households(listing, TAKE, eas=eas, rng=3), 10),
     }
 
 
@@ -92,15 +85,15 @@ def bench_samplics(frame, alloc, listing) -> dict:
         frame["stratum"].to_numpy(object),
         frame["households"].to_numpy(),
     )
-    out["eas"] = _best(
-        lambda: sel.select(samp_unit=unit, samp_size=alloc, stratum=strat, mos=mos), repeats=1
+    out["eas"] = timed(
+        lambda: sel.select(samp_unit=unit, samp_size=alloc, stratum=strat, mos=mos), repeat=1
     )
     cell = (listing["ea_id"] + "_" + listing["group"]).to_numpy(object)
     L = pd.Series(cell).value_counts()
     sizes = {k: int(min(7, v)) for k, v in L.items()}
     srs = SampleSelection(method=SelectMethod.srs_wor, strat=True, wr=False)
     hh = listing["hh_id"].to_numpy(object)
-    out["hh"] = _best(lambda: srs.select(samp_unit=hh, samp_size=sizes, stratum=cell), repeats=1)
+    out["hh"] = timed(lambda: srs.select(samp_unit=hh, samp_size=sizes, stratum=cell), repeat=1)
     return out
 
 
@@ -117,7 +110,7 @@ def bench_svy(frame, alloc, listing) -> dict:
         s = svy.Sample(pf, svy.Design(stratum="stratum", mos="households"))
         s.sampling.pps_sys(alloc, rstate=3)
 
-    out["eas"] = _best(eas, repeats=10)
+    out["eas"] = timed(eas, repeat=10)
     lf = pl.from_pandas(listing.assign(cell=listing["ea_id"] + "_" + listing["group"]))
     L = listing.groupby(["ea_id", "group"]).size()
     sizes = {f"{e}_{g}": int(min(7, v)) for (e, g), v in L.items()}
@@ -126,7 +119,7 @@ def bench_svy(frame, alloc, listing) -> dict:
         s = svy.Sample(lf, svy.Design(stratum="cell"))
         s.sampling.srs(sizes, rstate=3)
 
-    out["hh"] = _best(hh, repeats=10)
+    out["hh"] = timed(hh, repeat=10)
     return out
 
 

@@ -11,24 +11,15 @@ raking size). Prints seconds and the ratio peer / ours. Never part of the tests.
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
 import pandas as pd
+from _timing import timed
 
 import analysis
 import weighting
 from survey import Design
-
-
-def timed(fn, repeat: int = 3) -> float:
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def rake_data(rows: int, seed: int = 1) -> tuple[pd.DataFrame, dict]:
