@@ -84,37 +84,51 @@ def _as_list(x: str | Sequence[str | None] | None) -> list[str | None]:
     return list(x)
 
 
-def _dense(v: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Sorted dense codes of integers by counting (O(n), no hashing or sorting) when
-    their range is small; None otherwise."""
-    if len(v) == 0:
-        return None
-    lo, hi = int(v.min()), int(v.max())
-    if hi - lo > 4 * len(v) + 1024:
-        return None
-    seen = np.zeros(hi - lo + 1, dtype=bool)
-    seen[v - lo] = True
-    lookup = np.cumsum(seen) - 1
-    return lookup[v - lo], np.flatnonzero(seen) + lo
+def _countable(size: int, n: int) -> bool:
+    """Whether integer keys in [0, size) are coded by counting (an array of the key
+    space, about the size of the data) rather than by hashing or sorting."""
+    return size <= 4 * n + 1024
+
+
+def _dense_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Dense codes of integer keys in [0, size) (-1 = none): (codes, sorted unique keys).
+
+    A counting pass when the key space is small, a sort otherwise.
+    """
+    keep = key >= 0
+    if _countable(size, len(key)):
+        seen = np.zeros(size + 1, dtype=bool)
+        seen[np.where(keep, key, size)] = True
+        seen[size] = False
+        uniq = np.flatnonzero(seen)
+        lookup = np.full(size + 1, -1, dtype=np.int64)
+        lookup[uniq] = np.arange(len(uniq))
+        return lookup[np.where(keep, key, size)], uniq
+    uniq, inv = np.unique(np.where(keep, key, -1), return_inverse=True)
+    if len(uniq) and uniq[0] == -1:
+        return inv - 1, uniq[1:]
+    return inv, uniq
 
 
 def _codes(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes of the sorted distinct values (as ``pd.factorize(sort=True)``)."""
     arr = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
-    if arr.dtype.kind in "iu":
-        fast = _dense(arr.astype(np.int64, copy=False))
-        if fast is not None:
-            return fast[0], fast[1].astype(arr.dtype)
+    if arr.dtype.kind in "iu" and len(arr):
+        lo, hi = int(arr.min()), int(arr.max())
+        if _countable(hi - lo + 1, len(arr)):
+            codes, uniq = _dense_codes(arr.astype(np.int64) - lo, hi - lo + 1)
+            return codes, (uniq + lo).astype(arr.dtype)
     codes, uniques = pd.factorize(values, sort=True)
     return codes.astype(np.int64), np.asarray(uniques)
 
 
 def _combine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Codes of the pairs (a, b), dense from 0, in (a, b) order."""
-    key = a.astype(np.int64) * (int(b.max()) + 1 if len(b) else 1) + b
-    fast = _dense(key)
-    if fast is not None:
-        return fast[0]
+    span = int(b.max()) + 1 if len(b) else 1
+    key = a.astype(np.int64) * span + b
+    size = (int(a.max()) + 1) * span if len(a) else 0
+    if len(key) and _countable(size, len(key)):
+        return _dense_codes(key, size)[0]
     codes, _ = pd.factorize(key, sort=True)
     return codes.astype(np.int64)
 

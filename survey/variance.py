@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from survey.design import Design, Stage
+from survey.design import Design, Stage, _dense_codes
 
 __all__ = [
     "CellIndex",
@@ -91,26 +91,6 @@ class CellIndex:
         if self.n_domains == 1:
             return cell_values.sum(axis=0, keepdims=True)
         return self.aggregate("domain", self.cell_domain, self.n_domains, cell_values)
-
-
-def _dense_codes(key: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Dense codes of integer keys in [0, size) (-1 = none): (codes, sorted unique keys).
-
-    A counting pass when the key space is small, a sort otherwise.
-    """
-    keep = key >= 0
-    if size <= 4 * len(key) + 1024:
-        seen = np.zeros(size + 1, dtype=bool)
-        seen[np.where(keep, key, size)] = True
-        seen[size] = False
-        uniq = np.flatnonzero(seen)
-        lookup = np.full(size + 1, -1, dtype=np.int64)
-        lookup[uniq] = np.arange(len(uniq))
-        return lookup[np.where(keep, key, size)], uniq
-    uniq, inv = np.unique(np.where(keep, key, -1), return_inverse=True)
-    if len(uniq) and uniq[0] == -1:
-        return inv - 1, uniq[1:]
-    return inv, uniq
 
 
 def cell_index(design: Design, domain: np.ndarray, n_domains: int) -> CellIndex:

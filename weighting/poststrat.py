@@ -14,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from survey.design import Design
+from survey.design import Design, _countable, _dense_codes
 from survey.errors import WeightingError
-from survey.variance import _dense_codes
 from weighting._common import as_list, group_sums, new_design
 from weighting.totals import Margin, match_margin, parse_totals
 
@@ -177,7 +176,7 @@ def _rake_arrays(w: np.ndarray, cells: list[tuple[np.ndarray, np.ndarray, int]],
     for codes, _, _ in cells:
         act &= codes >= 0
     sizes = [k for _, _, k in cells]
-    if np.prod(sizes, dtype=float) <= 4 * n + 1024:
+    if _countable(int(np.prod(sizes, dtype=float)), n):
         # mixed-radix cross-class code; each cross-class's categories by arithmetic
         size = int(np.prod(sizes))
         key = np.zeros(n, dtype=np.int64)
