@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -101,12 +100,11 @@ def numeric_block(design: Design, variables: Sequence[str], statistic: str) -> n
     return numeric_matrix(design, variables, statistic)
 
 
-def numeric_matrix(design: Design, variables: Sequence[str], statistic: str,
-                   order: Literal["F", "C"] = "F") -> np.ndarray:
+def numeric_matrix(design: Design, variables: Sequence[str], statistic: str) -> np.ndarray:
     """The variables as a new (n, k) float matrix with NaN for missing; booleans as 0/1.
 
-    Column-major by default, so each variable is one contiguous column."""
-    out = np.empty((design.n, len(variables)), order=order)
+    Column-major, so each variable is one contiguous column (written and read whole)."""
+    out = np.empty((design.n, len(variables)), order="F")
     for j, v in enumerate(variables):
         out[:, j] = numeric_column(design, v, statistic)
     return out

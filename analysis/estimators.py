@@ -457,7 +457,8 @@ def _replicate_sums(Wr: np.ndarray, yz: np.ndarray, xz: np.ndarray | None,
             for z, o in zip(cols, outs):
                 o[d0 * k: (ds[-1] + 1) * k] = (z[:, None, :] * ind[:, :, None]).reshape(n, -1).T @ Wr
     else:
-        rr, jj = np.nonzero((dom.code >= 0)[:, None] & np.ones((1, k), dtype=bool))
+        rows = np.flatnonzero(dom.code >= 0)  # every (row inside a domain, variable) pair
+        rr, jj = np.repeat(rows, k), np.tile(np.arange(k), len(rows))
         key = dom.code[rr] * k + jj
         for z, o in zip(cols, outs):
             o[:] = np.asarray(sp.csr_matrix((z[rr, jj], (key, rr)), shape=(D * k, n)) @ Wr)
