@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from survey.design import Design, Stage, _dense_codes
+from survey.design import Design, Stage, _dense_codes, _first_rows
 
 __all__ = [
     "CellIndex",
@@ -120,8 +120,7 @@ def _cell_index(design: Design, domain: np.ndarray, n_domains: int) -> CellIndex
     cell_domain = (uniq % D).astype(np.int64)
     cell_finest = uniq // D
     # each finest unit lies in one unit per stage: map through a unit-level lookup
-    first_row = np.full(finest.n_unit_total, 0, dtype=np.int64)
-    first_row[finest.unit[::-1]] = np.arange(len(domain) - 1, -1, -1)
+    first_row = _first_rows(finest.unit)
     cell_unit = tuple(s.unit[first_row[cell_finest]] for s in st)
     stage_cells = []
     for s, u in zip(st, cell_unit):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from survey.design import Design, _countable, _dense_codes
+from survey.design import Design, _countable, _dense_codes, _first_rows
 from survey.errors import WeightingError
 from weighting._common import as_list, group_sums, new_design
 from weighting.totals import Margin, match_margin, parse_totals
@@ -193,9 +193,8 @@ def _rake_arrays(w: np.ndarray, cells: list[tuple[np.ndarray, np.ndarray, int]],
         for codes, _, k in cells:
             key, uniq = _dense_codes(np.where(act, key * k + codes, -1), size * k)
             size = len(uniq)
-        first = np.zeros(size, dtype=np.int64)
-        rows = np.flatnonzero(act)[::-1]
-        first[key[rows]] = rows  # the first row of each cross-class
+        rows = np.flatnonzero(act)
+        first = rows[_first_rows(key[rows])]  # the first row of each cross-class
         cats = [codes[first] for codes, _, _ in cells]
     W0 = group_sums(key, w, size)  # (size,) or (size, R)
     F = np.ones(W0.shape)
