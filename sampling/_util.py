@@ -11,7 +11,7 @@ import pandas as pd
 
 from survey.errors import SamplingError
 
-__all__ = ["Source", "as_list", "read_table", "resolve_seed"]
+__all__ = ["Source", "as_list", "read_table", "require_columns", "resolve_seed"]
 
 #: Upper bound of recorded seeds (they fit an int64 column).
 _SEED_MAX = 2**63 - 1
@@ -74,6 +74,18 @@ class Source:
         if self.rows is not None:
             return [int(r) for r in self.rows[positions]]
         return [df.index[p] for p in positions]
+
+
+def require_columns(df: pd.DataFrame, columns: Sequence[str], what: str, hint: str | dict[str, str],
+                    *, file: str | None = None, purpose: str = "") -> None:
+    """A :class:`SamplingError` for the first of ``columns`` missing from ``df``, naming
+    the column, the columns there are and (``hint`` per column, or one for all) what to do."""
+    for col in columns:
+        if col not in df.columns:
+            raise SamplingError(
+                f"{what} has no column {col!r}{' ' + purpose if purpose else ''} "
+                f"(columns: {', '.join(map(str, df.columns))})",
+                file=file, column=col, hint=hint.get(col, hint.get("")) if isinstance(hint, dict) else hint)
 
 
 def read_table(

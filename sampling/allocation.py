@@ -15,6 +15,8 @@ import pandas as pd
 
 from survey.errors import SamplingError
 
+from ._util import require_columns
+
 __all__ = ["allocate", "round_total", "strata_summary"]
 
 Method = Literal["proportional", "equal", "neyman", "optimal", "power"]
@@ -31,11 +33,7 @@ def strata_summary(
     Returns a DataFrame with columns ``strata``, ``size`` (sum over EAs) and ``eas``
     (count), the input that :func:`allocate` expects.
     """
-    for col in (strata, size):
-        if col not in frame.columns:
-            raise SamplingError(
-                f"frame has no column {col!r}", column=col, hint="name it with strata= / size="
-            )
+    require_columns(frame, (strata, size), "frame", "name it with strata= / size=")
     g = frame.groupby(strata, sort=True, observed=True)[size]
     out = pd.DataFrame({size: g.sum(), "eas": g.size()}).reset_index()
     return out

@@ -17,7 +17,7 @@ import pandas as pd
 from survey.errors import SamplingError
 
 from . import pps
-from ._util import as_list, resolve_seed
+from ._util import as_list, require_columns, resolve_seed
 
 __all__ = ["inclusion_probabilities", "select_eas"]
 
@@ -71,13 +71,8 @@ def _prepare(frame, allocation, strata, size, method, sort_by, serpentine, ea):
             f"unknown EA selection method {method!r}", hint=f"use one of {', '.join(_METHODS)}"
         )
     sort_by = as_list(sort_by)
-    for col in [strata, *sort_by, *([size] if method.startswith("pps") else [])]:
-        if col not in frame.columns:
-            raise SamplingError(
-                f"frame has no column {col!r}",
-                column=col,
-                hint="name the stratum and size columns with strata= and size=",
-            )
+    require_columns(frame, [strata, *sort_by, *([size] if method.startswith("pps") else [])], "frame",
+                    "name the stratum and size columns with strata= and size=")
     alloc = _allocation_map(allocation, strata)
     codes, labels = pd.factorize(frame[strata], sort=True)
     if (codes < 0).any():

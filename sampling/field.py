@@ -18,6 +18,8 @@ from openpyxl.styles import Font
 
 from survey.errors import SamplingError
 
+from ._util import require_columns
+
 __all__ = ["PRELOAD_COLUMNS", "assignment_workbook", "preload_csv"]
 
 #: Columns of the preload, in order. ``name`` is the key the form's
@@ -86,15 +88,9 @@ def assignment_workbook(
     if by not in ("team", "ea"):
         raise SamplingError(f"by must be 'team' or 'ea', got {by!r}")
     key = team if by == "team" else ea
-    for col in (key, hh, group, "reserve"):
-        if col not in sample.columns:
-            raise SamplingError(
-                f"sample has no column {col!r}",
-                column=col,
-                hint="assign teams to EAs first (a 'team' column), or use by='ea'"
-                if col == team
-                else "pass the result of select_households",
-            )
+    require_columns(sample, (key, hh, group, "reserve"), "sample",
+                    {team: "assign teams to EAs first (a 'team' column), or use by='ea'",
+                     "": "pass the result of select_households"})
     if sample[key].isna().any():
         i = int(np.flatnonzero(sample[key].isna().to_numpy())[0])
         raise SamplingError(
@@ -171,13 +167,9 @@ def preload_csv(
         The table written.
     """
     needed = [hh, ea, stratum, group, "L_hig", "m_hig", "pi1", "pi2"]
-    for col in needed:
-        if col not in sample.columns:
-            raise SamplingError(
-                f"sample has no column {col!r} for the preload",
-                column=col,
-                hint="select households with select_households(listing, take, eas=selected_eas)",
-            )
+    require_columns(sample, needed, "sample",
+                    "select households with select_households(listing, take, eas=selected_eas)",
+                    purpose="for the preload")
     rows = (
         sample
         if include_reserve or "reserve" not in sample.columns

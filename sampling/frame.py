@@ -17,7 +17,7 @@ import pandas as pd
 
 from survey.errors import SamplingError, SurveyWarning
 
-from ._util import Source, as_list, read_table
+from ._util import Source, as_list, read_table, require_columns
 
 __all__ = ["check_frame", "read_frame"]
 
@@ -126,14 +126,8 @@ def _check(
     if zero_size not in ("error", "drop"):
         raise SamplingError(f"zero_size must be 'error' or 'drop', got {zero_size!r}")
     needed = [ea, size, *strata, *columns]
-    for col in needed:
-        if col not in frame.columns:
-            raise SamplingError(
-                f"frame has no column {col!r} (columns: {', '.join(map(str, frame.columns))})",
-                file=src.file,
-                column=col,
-                hint="name the EA id, size and stratum columns with ea=, size=, strata=",
-            )
+    require_columns(frame, needed, "frame", "name the EA id, size and stratum columns with ea=, size=, strata=",
+                    file=src.file)
     df = frame.copy()
 
     ids = df[ea]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from survey.errors import SamplingError
 
-from ._util import resolve_seed
+from ._util import require_columns, resolve_seed
 from .allocation import round_total
 from .listing import GROUPS
 
@@ -67,11 +67,7 @@ def _prepare(listing, ea, hh, group, groups, eas):
     ``eas`` is given (else the listed ones), ``e_code``/``g_code`` index into
     ``all_eas`` and ``groups`` for each household of ``df``.
     """
-    for col in (ea, hh, group):
-        if col not in listing.columns:
-            raise SamplingError(
-                f"listing has no column {col!r}", column=col, hint="name it with ea=, hh=, group="
-            )
+    require_columns(listing, (ea, hh, group), "listing", "name it with ea=, hh=, group=")
     marker = (listing[hh].isna() & listing[group].isna()).to_numpy(dtype=bool)
     df = listing.loc[~marker] if marker.any() else listing
     codes, uniq = pd.factorize(listing[ea])

@@ -16,7 +16,7 @@ import pandas as pd
 
 from survey.errors import SamplingError
 
-from ._util import read_table
+from ._util import read_table, require_columns
 
 __all__ = ["GROUPS", "check_listing", "read_listing"]
 
@@ -73,14 +73,7 @@ def read_listing(
         A new DataFrame; the input is not modified.
     """
     df, src = read_table(path_or_df, sheet=sheet, text_columns=[ea, hh], what="listing")
-    for col in (ea, hh, group):
-        if col not in df.columns:
-            raise SamplingError(
-                f"listing has no column {col!r} (columns: {', '.join(map(str, df.columns))})",
-                file=src.file,
-                column=col,
-                hint="name the columns with ea=, hh=, group=",
-            )
+    require_columns(df, (ea, hh, group), "listing", "name the columns with ea=, hh=, group=", file=src.file)
     df = df.copy()
     table = dict(GROUP_ALIASES) | {k.strip().lower(): v for k, v in (aliases or {}).items()}
     raw = df[group].astype("string").str.strip()
@@ -144,11 +137,7 @@ def check_listing(
         ``ea_not_selected``, ``unknown_group`` (errors); ``ea_not_listed``,
         ``empty_ea``, ``size_mismatch`` (warnings).
     """
-    for col in (ea, hh, group):
-        if col not in listing.columns:
-            raise SamplingError(
-                f"listing has no column {col!r}", column=col, hint="name it with ea=, hh=, group="
-            )
+    require_columns(listing, (ea, hh, group), "listing", "name it with ea=, hh=, group=")
     if ea not in selected_eas.columns:
         raise SamplingError(f"selected EAs have no column {ea!r}", column=ea)
     rows = (
